@@ -1,0 +1,134 @@
+//! ferromega-client: the typed HTTP client — `invoke` reaches any operation by its name
+//! (the `operationId`), `command` runs a command line, `suggest` completes one.
+
+use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
+use ferromega_command::handlers::by_name;
+use ferromega_command::routes::{route_of, Verb};
+
+/// What a call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server could not be reached or answered garbage.
+    #[error("cannot reach ferromega at {addr}: {source}")]
+    Transport {
+        /// The server address.
+        addr: String,
+        /// The underlying error.
+        source: reqwest::Error,
+    },
+    /// The server refused the request; the body carries the per-host errors.
+    #[error("{}", .body.errors.iter().map(|e| e.error.as_str()).collect::<Vec<_>>().join("\n"))]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ErrorBody,
+    },
+    /// No operation has this name.
+    #[error("unknown operation: {0}")]
+    UnknownOperation(String),
+}
+
+/// A client of one ferromega server.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client of the server at `addr` (`127.0.0.1:9001` or a full `http://…` URL).
+    pub fn new(addr: &str) -> Self {
+        let base = if addr.starts_with("http://") || addr.starts_with("https://") {
+            addr.trim_end_matches('/').to_string()
+        } else {
+            format!("http://{addr}")
+        };
+        Client {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn transport(&self, source: reqwest::Error) -> ClientError {
+        ClientError::Transport {
+            addr: self.base.clone(),
+            source,
+        }
+    }
+
+    async fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, ClientError> {
+        let status = resp.status();
+        if status.is_success() {
+            return resp.json().await.map_err(|e| self.transport(e));
+        }
+        let body: ErrorBody = resp.json().await.map_err(|e| self.transport(e))?;
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            body,
+        })
+    }
+
+    /// Runs `line` in namespace `ns` (`POST /api/v1/namespaces/{ns}/command`).
+    pub async fn command(&self, ns: &str, line: &str) -> Result<CommandReply, ClientError> {
+        let url = format!("{}/api/v1/namespaces/{ns}/command", self.base);
+        let req = CommandRequest {
+            command: line.to_string(),
+        };
+        let resp = self
+            .http
+            .post(url)
+            .json(&req)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Completions for a partial line (`GET /api/v1/suggest`).
+    pub async fn suggest(&self, line: &str) -> Result<Vec<String>, ClientError> {
+        let url = format!("{}/api/v1/suggest", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .query(&[("line", line)])
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        Ok(self.decode::<SuggestReply>(resp).await?.suggestions)
+    }
+
+    /// Calls the operation `name` in namespace `ns` with `args`, at the route the
+    /// handler table gives it.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        ns: &str,
+        args: &Args,
+    ) -> Result<Vec<Response>, ClientError> {
+        let (_, spec) = by_name(name).ok_or_else(|| ClientError::UnknownOperation(name.into()))?;
+        let route = route_of(spec);
+        let url = format!("{}{}", self.base, route.path_in(ns));
+        let req = match route.verb {
+            Verb::Post => self.http.post(url),
+            Verb::Delete => self.http.delete(url),
+        };
+        let resp = req.json(args).send().await.map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// The server's OpenAPI document.
+    pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
+        let url = format!("{}/openapi.json", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+}

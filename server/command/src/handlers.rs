@@ -1,0 +1,578 @@
+//! The handler table: every operation of the command language, its patterns and help.
+//!
+//! A handler's `name` is the operation's name in every layer: the HTTP
+//! `operationId`, the `ControlPlane` method, the client method. `vm config <field>`
+//! handlers are generated from the field table in `fields.rs`.
+
+use std::sync::LazyLock;
+
+use crate::fields::{FieldKind, FIELDS};
+use crate::{HandlerSpec, Scope};
+
+fn h(name: &str, scope: Scope, patterns: &[&str], short: &str, long: &str) -> HandlerSpec {
+    HandlerSpec {
+        name: name.to_string(),
+        patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        help_short: short.to_string(),
+        help_long: long.to_string(),
+        scope,
+    }
+}
+
+fn flag_builtin(flag: &str, what: &str) -> HandlerSpec {
+    h(
+        flag,
+        Scope::Builtin,
+        &[
+            &format!(".{flag} [true,false]"),
+            &format!(".{flag} <true,false> (command)"),
+        ],
+        &format!("enable or disable {what}"),
+        &format!(
+            "Enable or disable {what}. Without a value, print the current setting. With a \
+             command, apply the setting to that command only."
+        ),
+    )
+}
+
+fn builtins() -> Vec<HandlerSpec> {
+    use Scope::Builtin;
+    vec![
+        flag_builtin("csv", "CSV output of tables"),
+        flag_builtin("json", "JSON output"),
+        flag_builtin("headers", "headers on tables"),
+        flag_builtin("annotate", "the host column and host prefixes"),
+        flag_builtin("sort", "sorting of table rows"),
+        flag_builtin("compress", "compression of identical responses"),
+        flag_builtin("record", "recording of commands in history"),
+        flag_builtin("preprocess", "the preprocessor ($VAR, file:)"),
+        h(
+            "filter",
+            Builtin,
+            &[".filter <filter> (command)"],
+            "filter table rows",
+            "Keep the rows of a table where a column matches: col=val, col!=val, col~val \
+             (contains) or col!~val. Column names may be unique prefixes; matching is \
+             case-insensitive; the column host filters whole responses.",
+        ),
+        h(
+            "columns",
+            Builtin,
+            &[".columns <columns as csv> (command)"],
+            "choose the columns of a table",
+            "Show only the named columns, in the given order. Column names may be unique \
+             prefixes.",
+        ),
+        h(
+            "alias",
+            Builtin,
+            &[".alias", ".alias <alias>..."],
+            "create or list aliases",
+            "Without arguments, list aliases. Otherwise create one: .alias name=expansion. \
+             An input starting with an alias has it replaced by the expansion.",
+        ),
+        h(
+            "unalias",
+            Builtin,
+            &[".unalias <alias>"],
+            "remove an alias",
+            "Remove an alias.",
+        ),
+        h(
+            "env",
+            Builtin,
+            &[".env [name]", ".env <name> <value>"],
+            "show or set environment variables",
+            "Without arguments, list the environment used by the preprocessor. With a name, \
+             print its value; with a value, set it (an empty value unsets it).",
+        ),
+    ]
+}
+
+fn misc() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "help",
+            Local,
+            &["help [command]..."],
+            "show command help",
+            "Without arguments, list every command. With a command (or its first words), \
+             show its usage and long help.",
+        ),
+        h(
+            "history",
+            Local,
+            &["history"],
+            "show command history",
+            "Show the recorded commands.",
+        ),
+        h(
+            "clear_history",
+            Local,
+            &["clear history"],
+            "clear command history",
+            "Forget history.",
+        ),
+        h(
+            "write",
+            Local,
+            &["write <file>"],
+            "write history to a file",
+            "Write history to file.",
+        ),
+        h(
+            "echo",
+            Local,
+            &["echo [args]..."],
+            "print text",
+            "Print the arguments joined by spaces.",
+        ),
+        h(
+            "version",
+            Broadcast,
+            &["version"],
+            "show the version",
+            "Print the ferromega version.",
+        ),
+        h(
+            "read",
+            Special,
+            &["read <file> [check,]"],
+            "run commands from a file",
+            "Run the commands of a file line by line, streaming their output. Stops at the \
+             first line that does not compile. With check, only compile every line.",
+        ),
+        h(
+            "shell",
+            Local,
+            &["shell <command>..."],
+            "run a program and wait",
+            "Run a program (looked up in PATH, no shell) and wait for it. Its standard output \
+             is the response; anything on standard error is reported as an error.",
+        ),
+        h(
+            "background",
+            Local,
+            &["background <command>..."],
+            "run a program in the background",
+            "Start a program and return at once; its output goes to the log.",
+        ),
+        h(
+            "check",
+            Local,
+            &["check"],
+            "check external dependencies",
+            "Check that the programs ferromega uses are installed. Prints nothing on success.",
+        ),
+        h(
+            "debug",
+            Local,
+            &[
+                "debug",
+                "debug <memory,> <file>",
+                "debug <goroutine,> <file>",
+                "debug <cpu,> <start,> <file>",
+                "debug <cpu,> <stop,>",
+            ],
+            "show debugging information",
+            "Show runtime figures of the server (threads, memory). memory and goroutine write \
+             snapshots of the process (/proc status and task list) to a file; cpu start/stop \
+             records CPU time figures between the two commands.",
+        ),
+        h(
+            "clear_all",
+            Special,
+            &["clear all"],
+            "reset state",
+            "Destroy all namespaces (killing their VMs), clear VLAN aliases and history.",
+        ),
+        h(
+            "quit",
+            Local,
+            &["quit [delay]"],
+            "stop the server",
+            "Stop the server, after delay seconds if given.",
+        ),
+    ]
+}
+
+fn namespaces() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "namespace",
+            Special,
+            &[
+                "namespace",
+                "namespace <name>",
+                "namespace <name> (command)",
+            ],
+            "list, switch or run in namespaces",
+            "Without arguments, list namespaces. With a name, make it the active namespace \
+             (creating it). With a command, run the command in that namespace only.",
+        ),
+        h(
+            "ns_hosts",
+            Local,
+            &["ns <hosts,>"],
+            "list namespace hosts",
+            "Hosts of the namespace.",
+        ),
+        h(
+            "ns_add_hosts",
+            Local,
+            &["ns <add-hosts,> <hosts>"],
+            "add hosts to the namespace",
+            "Add hosts (range syntax) to the namespace; localhost is this host.",
+        ),
+        h(
+            "ns_del_hosts",
+            Local,
+            &["ns <del-hosts,> <hosts>"],
+            "remove hosts from the namespace",
+            "Remove hosts (range syntax, or all) from the namespace.",
+        ),
+        h(
+            "ns_load",
+            Local,
+            &["ns <load,>", "ns <load,> <cpucommit,netcommit,memcommit>"],
+            "show or set the scheduler's load metric",
+            "Show or set how the scheduler measures host load (default cpucommit).",
+        ),
+        h(
+            "ns_queue",
+            Local,
+            &["ns <queue,>"],
+            "show queued launches",
+            "Dump the launch queue.",
+        ),
+        h(
+            "ns_flush",
+            Local,
+            &["ns <flush,>"],
+            "empty the launch queue",
+            "Empty the launch queue.",
+        ),
+        h(
+            "ns_queueing",
+            Local,
+            &["ns <queueing,> [true,false]"],
+            "show or set queueing of launches",
+            "When queueing is on, vm launch only queues VMs; vm launch with no arguments \
+             launches the queue.",
+        ),
+        h(
+            "ns_schedules",
+            Local,
+            &["ns <schedules,>"],
+            "show scheduler statistics",
+            "Table of launches: start, end, state, launched, failures, total, hosts.",
+        ),
+        h(
+            "ns_run",
+            Special,
+            &["ns <run,> (command)"],
+            "run a command on every namespace host",
+            "Run the command on every host of the namespace and merge the responses.",
+        ),
+        h(
+            "clear_namespace",
+            Special,
+            &["clear namespace [name]"],
+            "leave or destroy namespaces",
+            "Without a name, return to the minimega namespace. With a name (or all), destroy \
+             the namespace: kill and flush its VMs, free its VLAN aliases.",
+        ),
+    ]
+}
+
+fn vms() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "vm_info",
+            Broadcast,
+            &["vm info [summary,]"],
+            "list VMs",
+            "Table of the namespace's VMs: id name state uptime type uuid cc_active vlan \
+             bridge tap mac ip ip6 qos memory vcpus disk snapshot initrd kernel cdrom migrate \
+             append serial-ports virtio-ports vnc_port pid filesystem hostname init preinit \
+             fifo volume console_port tags. summary shows id name state type uuid cc_active \
+             vlan.",
+        ),
+        h(
+            "vm_launch",
+            Local,
+            &["vm launch", "vm launch <kvm,container> <name or count>"],
+            "launch VMs",
+            "Launch VMs from the current vm config: a count, or names in range syntax \
+             (foo[1-5],bar). With queueing on, VMs are queued; vm launch alone launches the \
+             queue.",
+        ),
+        h(
+            "vm_start",
+            VmTarget,
+            &["vm start <vm target>"],
+            "start VMs",
+            "Start (unpause) VMs. Named QUIT or ERROR VMs are relaunched; all only starts \
+             BUILDING and PAUSED VMs.",
+        ),
+        h(
+            "vm_stop",
+            VmTarget,
+            &["vm stop <vm target>"],
+            "pause VMs",
+            "Pause RUNNING VMs.",
+        ),
+        h(
+            "vm_kill",
+            VmTarget,
+            &["vm kill <vm target>"],
+            "kill VMs",
+            "Kill running VMs.",
+        ),
+        h(
+            "vm_flush",
+            Broadcast,
+            &["vm flush"],
+            "remove dead VMs",
+            "Remove QUIT and ERROR VMs.",
+        ),
+        h(
+            "vm_tag",
+            VmTarget,
+            &[
+                "vm tag <vm target> [key or all]",
+                "vm tag <vm target> <key> <value>",
+            ],
+            "show or set VM tags",
+            "Show the tags of the target VMs (one key or all), or set a tag.",
+        ),
+        h(
+            "clear_vm_tag",
+            VmTarget,
+            &["clear vm tag", "clear vm tag <vm target> [tag]"],
+            "remove VM tags",
+            "Remove one tag, or all tags, of the target VMs (all VMs when no target).",
+        ),
+    ]
+}
+
+fn field_patterns(name: &str, kind: FieldKind) -> Vec<String> {
+    match kind {
+        FieldKind::Str | FieldKind::Path | FieldKind::Uint | FieldKind::Int => {
+            vec![format!("vm config {name} [value]")]
+        }
+        FieldKind::Bool => vec![format!("vm config {name} [true,false]")],
+        FieldKind::List | FieldKind::PathList => vec![format!("vm config {name} [value]...")],
+        FieldKind::Net => vec![format!("vm config {name} [netspec]...")],
+        FieldKind::Map => {
+            vec![
+                format!("vm config {name}"),
+                format!("vm config {name} <key> [value]"),
+            ]
+        }
+        FieldKind::Override => vec![
+            format!("vm config {name}"),
+            format!("vm config {name} <match> <replacement>"),
+        ],
+    }
+}
+
+fn vm_config() -> Vec<HandlerSpec> {
+    use Scope::*;
+    let mut v = vec![
+        h(
+            "vm_config",
+            Local,
+            &["vm config"],
+            "show the vm config",
+            "Print the namespace's current VM configuration.",
+        ),
+        h(
+            "vm_config_save",
+            Local,
+            &["vm config <save,> <name>"],
+            "save the vm config",
+            "Save a copy of the current configuration under a name.",
+        ),
+        h(
+            "vm_config_restore",
+            Local,
+            &["vm config <restore,> [name]"],
+            "restore a saved vm config",
+            "Restore a saved configuration; without a name, list saved names.",
+        ),
+        h(
+            "vm_config_clone",
+            Local,
+            &["vm config <clone,> <vm name>"],
+            "copy the config of a VM",
+            "Make the current configuration a copy of an existing VM's (UUID cleared).",
+        ),
+    ];
+    for f in FIELDS {
+        let pats = field_patterns(f.name, f.kind);
+        let pats: Vec<&str> = pats.iter().map(String::as_str).collect();
+        let long = format!(
+            "{}. Default: {}",
+            f.help,
+            if f.default.is_empty() {
+                "empty"
+            } else {
+                f.default
+            }
+        );
+        v.push(h(
+            &format!("vm_config_{}", f.name.replace('-', "_")),
+            Local,
+            &pats,
+            f.help,
+            &long,
+        ));
+    }
+    let keys: Vec<&str> = FIELDS.iter().map(|f| f.clear_key).collect();
+    v.push(h(
+        "clear_vm_config",
+        Local,
+        &[
+            "clear vm config",
+            &format!("clear vm config <{},>", keys.join(",")),
+        ],
+        "reset the vm config",
+        "Reset the whole configuration, or one field, to its default.",
+    ));
+    v.push(h(
+        "clear_vm_config_tag",
+        Local,
+        &["clear vm config tag <key>"],
+        "remove a config tag",
+        "Remove one tag from the configuration, or all of them with all.",
+    ));
+    v
+}
+
+fn vlans() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "vlans",
+            Local,
+            &["vlans"],
+            "list VLAN aliases",
+            "Table of the namespace's aliases.",
+        ),
+        h(
+            "vlans_range",
+            Local,
+            &["vlans <range,>", "vlans <range,> <min> <max>"],
+            "show or set the alias range",
+            "Show or set the range [min, max) from which aliases of this namespace are \
+             allocated.",
+        ),
+        h(
+            "vlans_add",
+            Local,
+            &["vlans <add,> <alias> <vlan>"],
+            "pin an alias to a VLAN",
+            "Create an alias for a given VLAN.",
+        ),
+        h(
+            "vlans_blacklist",
+            Local,
+            &["vlans <blacklist,> [vlan]"],
+            "show or add blacklisted VLANs",
+            "VLANs on the blacklist are never allocated to aliases.",
+        ),
+        h(
+            "clear_vlans",
+            Local,
+            &["clear vlans [prefix]"],
+            "remove VLAN aliases",
+            "Remove the namespace's aliases starting with prefix (all of them without one; \
+             all resets the allocator).",
+        ),
+    ]
+}
+
+fn files() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "file_list",
+            Local,
+            &["file <list,> [path]"],
+            "list files",
+            "Table dir | name | size of a folder of the files directory.",
+        ),
+        h(
+            "file_get",
+            Local,
+            &["file <get,> <file>"],
+            "fetch a file",
+            "Fetch a file (glob) into the files directory from any host that has it.",
+        ),
+        h(
+            "file_delete",
+            Local,
+            &["file <delete,> <file>"],
+            "delete files",
+            "Delete files or folders (glob) of the files directory.",
+        ),
+        h(
+            "file_status",
+            Local,
+            &["file <status,>"],
+            "show transfers",
+            "Table of file transfers in progress.",
+        ),
+    ]
+}
+
+/// Every handler of the language, builtins first.
+pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
+    let mut v = builtins();
+    v.extend(misc());
+    v.extend(namespaces());
+    v.extend(vms());
+    v.extend(vm_config());
+    v.extend(vlans());
+    v.extend(files());
+    v
+});
+
+/// The handler called `name`, with its index in [`HANDLERS`].
+pub fn by_name(name: &str) -> Option<(usize, &'static HandlerSpec)> {
+    HANDLERS.iter().enumerate().find(|(_, h)| h.name == name)
+}
+
+/// The operations: every handler that is an endpoint (all but the builtins).
+pub fn operations() -> impl Iterator<Item = (usize, &'static HandlerSpec)> {
+    HANDLERS
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| h.scope != Scope::Builtin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handler_names_are_unique() {
+        let mut names: Vec<&str> = HANDLERS.iter().map(|h| h.name.as_str()).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(n, names.len());
+    }
+
+    #[test]
+    fn every_field_has_a_vm_config_handler() {
+        for f in FIELDS {
+            let name = format!("vm_config_{}", f.name.replace('-', "_"));
+            assert!(by_name(&name).is_some(), "{name}");
+        }
+    }
+}

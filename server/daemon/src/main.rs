@@ -1,0 +1,83 @@
+//! The `ferromega` binary: `ferromega serve` runs the server; every other invocation is the
+//! CLI (`-e`, `attach`, `test`) or a tool (`openapi`).
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// ferromega: minimega 2.4 rebuilt as one server.
+#[derive(Debug, Parser)]
+#[command(name = "ferromega", version, about)]
+struct Cli {
+    /// HTTP address: where the server listens and the CLI dials.
+    #[arg(long, global = true, default_value = serve::DEFAULT_ADDR)]
+    addr: String,
+    /// Namespace the CLI starts in.
+    #[arg(long, global = true, default_value = "minimega")]
+    namespace: String,
+    /// Run one command on the server and print its output.
+    #[arg(short = 'e', num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
+    execute: Option<Vec<String>>,
+    #[command(subcommand)]
+    command: Option<Mode>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Run the server.
+    Serve(serve::ServeArgs),
+    /// Interactive shell attached to a running server.
+    Attach,
+    /// Run minitest-style scripts (`<name>` with `<name>.want`) from a folder.
+    Test {
+        /// Folder of scripts.
+        #[arg(long, default_value = "tests")]
+        dir: std::path::PathBuf,
+        /// Only run scripts whose name matches this regular expression.
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Mode::Serve(args)) = cli.command {
+        return serve::serve(args, cli.addr);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let client = ferromega_client::Client::new(&cli.addr);
+        if let Some(words) = cli.execute {
+            let ok = ferromega_cli::execute(&client, &cli.namespace, &words.join(" ")).await?;
+            std::process::exit(if ok { 0 } else { 1 });
+        }
+        match cli.command {
+            Some(Mode::Attach) => ferromega_cli::attach(client).await,
+            Some(Mode::Test { dir, run }) => {
+                let re = run.map(|r| regex_lite(&r)).transpose()?;
+                let runner = ferromega_cli::minitest::Runner::new(client, re);
+                let tally = runner.run_dir(&dir).await?;
+                println!("{} passed, {} failed", tally.passed, tally.failed);
+                std::process::exit(if tally.failed == 0 { 0 } else { 1 });
+            }
+            Some(Mode::Openapi) => {
+                let doc = ferromega_http::spec::openapi_json();
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                Ok(())
+            }
+            Some(Mode::Serve(_)) | None => {
+                anyhow::bail!(
+                    "nothing to do: use `ferromega serve`, `-e <command>`, `attach` or `test`"
+                )
+            }
+        }
+    })
+}
+
+fn regex_lite(r: &str) -> anyhow::Result<ferromega_cli::minitest::Regex> {
+    Ok(ferromega_cli::minitest::Regex::new(r)?)
+}

@@ -1,0 +1,146 @@
+//! `ferromega serve`: the composition root — flags, base directory, pid file, logging, the
+//! real backends, the HTTP listener and minimega's socket, and a clean shutdown.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use ferromega_domain::{Backends, ControlPlane, Settings};
+use ferromega_host_system::LinuxSystem;
+
+/// The address the server listens on and the CLI dials by default.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:9001";
+
+/// Flags of `ferromega serve`, named like minimega's.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Base directory for state.
+    #[arg(long, default_value = "/tmp/ferromega")]
+    base: PathBuf,
+    /// Files directory (default `<base>/files`).
+    #[arg(long)]
+    filepath: Option<PathBuf>,
+    /// Log level: debug, info, warn, error.
+    #[arg(long, default_value = "error")]
+    level: String,
+    /// Log to this file instead of stderr.
+    #[arg(long)]
+    logfile: Option<PathBuf>,
+    /// Start even if another server seems to own the base directory.
+    #[arg(long)]
+    force: bool,
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+fn init_logging(args: &ServeArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.level)
+        .with_context(|| format!("invalid log level {}", args.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match &args.logfile {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open log file {}", path.display()))?;
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}
+
+fn pid_alive(pid: i32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Claims `base`: refuses when a live server's pid file is there (unless `force`).
+fn claim_base(base: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(base).with_context(|| format!("cannot create {}", base.display()))?;
+    let pid_file = base.join("ferromega.pid");
+    if let Ok(text) = std::fs::read_to_string(&pid_file) {
+        if let Ok(pid) = text.trim().parse::<i32>() {
+            if pid_alive(pid) && pid != std::process::id() as i32 && !force {
+                bail!(
+                    "another ferromega (pid {pid}) is using {}; stop it or pass --force",
+                    base.display()
+                );
+            }
+        }
+    }
+    std::fs::write(&pid_file, format!("{}\n", std::process::id()))?;
+    Ok(pid_file)
+}
+
+/// Runs the server on `addr` (`--addr`) until SIGINT, SIGTERM or `quit`.
+pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
+    init_logging(&args)?;
+    let base = args.base.clone();
+    let pid_file = claim_base(&base, args.force)?;
+    let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
+    std::fs::create_dir_all(&files_dir)?;
+    let settings = Settings {
+        host: hostname(),
+        base: base.clone(),
+        files_dir,
+    };
+    let backends = Backends {
+        system: Arc::new(LinuxSystem),
+        kvm: None,
+        container: None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(async move {
+        let cp = ControlPlane::new(settings, backends);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        let socket_path = base.join("minimega");
+        let sock_cp = cp.clone();
+        let sock_path = socket_path.clone();
+        let socket = tokio::spawn(async move {
+            if let Err(e) = ferromega_http::socket::serve(sock_cp, &sock_path).await {
+                tracing::error!("minimega socket: {e}");
+            }
+        });
+        tracing::info!("ferromega listening on http://{addr}");
+        let mut quit = cp.quit_signal();
+        let shutdown = async move {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!("cannot watch SIGTERM: {e}");
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+                _ = quit.wait_for(|q| *q) => {}
+            }
+        };
+        let app = ferromega_http::router(cp.clone());
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        socket.abort();
+        cp.shutdown();
+        let _ = std::fs::remove_file(&socket_path);
+        anyhow::Ok(())
+    });
+    let _ = std::fs::remove_file(&pid_file);
+    result
+}

@@ -1,0 +1,96 @@
+//! Operations: one method per command handler, named like it; `dispatch` maps names to them.
+
+mod files;
+pub(crate) mod misc;
+mod ns;
+mod vlans;
+mod vm;
+mod vm_config;
+
+use ferromega_api::{Args, Response};
+
+use crate::engine::Session;
+use crate::{ControlPlane, DomainError, DomainResult};
+
+impl ControlPlane {
+    /// Runs the operation `name`. Every non-builtin handler of the table has an arm here;
+    /// a test checks that none is missing.
+    pub(crate) async fn dispatch(
+        &self,
+        session: &mut Session,
+        name: &str,
+        args: &Args,
+    ) -> DomainResult<Vec<Response>> {
+        let ns = session.namespace.clone();
+        let one = |r: DomainResult<Response>| r.map(|r| vec![r]);
+        match name {
+            "help" => one(self.help(args)),
+            "history" => one(self.history()),
+            "clear_history" => one(self.clear_history()),
+            "write" => one(self.write(args)),
+            "echo" => one(Ok(self.echo(args))),
+            "version" => one(Ok(self.version())),
+            "shell" => one(self.shell(args).await),
+            "background" => one(self.background(args)),
+            "check" => one(self.check().await),
+            "debug" => one(self.debug(args)),
+            "quit" => one(self.quit(args)),
+            "clear_all" => one(self.clear_all(session)),
+            "clear_namespace" => one(self.clear_namespace(session, args)),
+            "ns_hosts" => one(self.ns_hosts(&ns)),
+            "ns_add_hosts" => one(self.ns_add_hosts(&ns, args)),
+            "ns_del_hosts" => one(self.ns_del_hosts(&ns, args)),
+            "ns_load" => one(self.ns_load(&ns, args)),
+            "ns_queue" => one(self.ns_queue(&ns)),
+            "ns_flush" => one(self.ns_flush(&ns)),
+            "ns_queueing" => one(self.ns_queueing(&ns, args)),
+            "ns_schedules" => one(self.ns_schedules(&ns)),
+            "vm_info" => one(self.vm_info(&ns, args)),
+            "vm_launch" => one(self.vm_launch(&ns, args).await),
+            "vm_start" => one(self.vm_start(&ns, args).await),
+            "vm_stop" => one(self.vm_stop(&ns, args)),
+            "vm_kill" => one(self.vm_kill(&ns, args)),
+            "vm_flush" => one(self.vm_flush(&ns)),
+            "vm_tag" => one(self.vm_tag(&ns, args)),
+            "clear_vm_tag" => one(self.clear_vm_tag(&ns, args)),
+            "vm_config" => one(self.vm_config(&ns)),
+            "vm_config_save" => one(self.vm_config_save(&ns, args)),
+            "vm_config_restore" => one(self.vm_config_restore(&ns, args)),
+            "vm_config_clone" => one(self.vm_config_clone(&ns, args)),
+            "clear_vm_config" => one(self.clear_vm_config(&ns, args)),
+            "clear_vm_config_tag" => one(self.clear_vm_config_tag(&ns, args)),
+            "vlans" => one(self.vlans(&ns)),
+            "vlans_range" => one(self.vlans_range(&ns, args)),
+            "vlans_add" => one(self.vlans_add(&ns, args)),
+            "vlans_blacklist" => one(self.vlans_blacklist(args)),
+            "clear_vlans" => one(self.clear_vlans(&ns, args)),
+            "file_list" => one(self.file_list(args)),
+            "file_get" => one(self.file_get(args)),
+            "file_delete" => one(self.file_delete(args)),
+            "file_status" => one(Ok(self.file_status())),
+            field if field.starts_with("vm_config_") => {
+                one(self.vm_config_field(&ns, &field["vm_config_".len()..], args))
+            }
+            other => Err(DomainError::NotFound(format!("unknown operation: {other}"))),
+        }
+    }
+
+    /// An empty successful response from this host.
+    pub(crate) fn ok(&self) -> Response {
+        Response::new(self.host())
+    }
+
+    /// A text response from this host.
+    pub(crate) fn text(&self, t: impl Into<String>) -> Response {
+        Response::text(self.host(), t)
+    }
+
+    /// A table from this host.
+    pub(crate) fn table(&self, header: &[&str], rows: Vec<Vec<String>>) -> Response {
+        Response::table(
+            self.host(),
+            header.iter().map(|s| s.to_string()).collect(),
+            rows,
+        )
+    }
+}

@@ -1,0 +1,1 @@
+//! ferromega-host-qemu: QEMU processes driven over QMP (the KVM issue fills this crate).

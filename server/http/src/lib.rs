@@ -1,0 +1,15 @@
+//! ferromega-http: the axum router — one endpoint per operation, the command and suggest
+//! endpoints, the generated OpenAPI document — and minimega's unix-socket protocol.
+
+pub mod error;
+mod routes;
+pub mod socket;
+pub mod spec;
+
+use axum::Router;
+use ferromega_domain::ControlPlane;
+
+/// The whole HTTP surface of a server driving `cp`.
+pub fn router(cp: ControlPlane) -> Router {
+    routes::router().with_state(cp)
+}
