@@ -1,1 +1,2 @@
+//! Benchmark placeholder: replaced by the command round-trip benchmark.
 fn main() {}

@@ -11,6 +11,22 @@ pub use regex::Regex;
 /// Files that are not tests.
 const SPECIAL: &[&str] = &["prolog", "epilog", "enter", "exit"];
 
+/// A script's name without its `.mm` extension (minimega's scripts have none).
+fn stem(name: &str) -> &str {
+    name.strip_suffix(".mm").unwrap_or(name)
+}
+
+/// Whether a file is a script: no extension (minitest's convention) or `.mm`, not one of
+/// the special files, not a hidden file.
+fn is_script(name: &str) -> bool {
+    let stem = stem(name);
+    !name.starts_with('.')
+        && !stem.contains('.')
+        && !name.ends_with("got")
+        && !name.ends_with("want")
+        && !SPECIAL.contains(&stem)
+}
+
 /// Totals of a run.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tally {
@@ -96,11 +112,11 @@ impl Runner {
             }
             if path.is_dir() {
                 dirs.push(path);
-            } else if !name.contains('.')
-                && !name.ends_with("got")
-                && !name.ends_with("want")
-                && !SPECIAL.contains(&name.as_str())
-                && self.filter.as_ref().is_none_or(|re| re.is_match(&name))
+            } else if is_script(&name)
+                && self
+                    .filter
+                    .as_ref()
+                    .is_none_or(|re| re.is_match(stem(&name)))
             {
                 files.push(path);
             }
@@ -159,6 +175,16 @@ mod tests {
         let mut out = String::new();
         append_reply(&mut out, &reply);
         assert_eq!(out, "E: boom\ntext\n");
+    }
+
+    #[test]
+    fn scripts_are_bare_names_or_mm_files() {
+        assert!(is_script("vm_config"));
+        assert!(is_script("builtins.mm"));
+        assert!(!is_script("vm_config.want"));
+        assert!(!is_script("vm_config.got"));
+        assert!(!is_script("prolog"));
+        assert!(!is_script(".hidden"));
     }
 
     #[test]

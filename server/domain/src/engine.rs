@@ -132,7 +132,7 @@ impl ControlPlane {
 
     pub(crate) async fn run_line_raw(&self, session: &mut Session, line: &str) -> Vec<RawBatch> {
         let line = self.expand_alias(line.trim());
-        let flags = lock(&self.inner.flags).clone();
+        let flags = *lock(&self.inner.flags);
         let cmd = match compile(&line) {
             Ok(Some(cmd)) => cmd,
             Ok(None) => return Vec::new(),
@@ -183,7 +183,7 @@ impl ControlPlane {
             sub,
             original,
         };
-        let flags = lock(&self.inner.flags).clone();
+        let flags = *lock(&self.inner.flags);
         let batches = self.execute(session, cmd, flags).await;
         Ok(batches.into_iter().flat_map(|(r, _)| r).collect())
     }
@@ -434,13 +434,13 @@ impl ControlPlane {
         for line in text.lines() {
             if check_only {
                 if let Err(e) = compile(line) {
-                    out.push((vec![Response::error(&host, e.to_string())], flags.clone()));
+                    out.push((vec![Response::error(&host, e.to_string())], flags));
                     break;
                 }
                 continue;
             }
             if let Err(e) = compile(&self.expand_alias(line.trim())) {
-                out.push((vec![Response::error(&host, e.to_string())], flags.clone()));
+                out.push((vec![Response::error(&host, e.to_string())], flags));
                 break;
             }
             out.extend(self.run_line_raw(session, line).await);

@@ -149,7 +149,7 @@ impl ControlPlane {
 impl ControlPlane {
     /// The server-wide output flags (`.annotate`, `.csv` …) commands render with.
     pub fn output_flags(&self) -> Flags {
-        lock(&self.inner.flags).clone()
+        *lock(&self.inner.flags)
     }
 
     /// Completions for a partial command line: commands, namespace names after
