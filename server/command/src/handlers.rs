@@ -333,6 +333,57 @@ fn vms() -> Vec<HandlerSpec> {
             "Kill running VMs.",
         ),
         h(
+            "vm_qmp",
+            VmTarget,
+            &["vm qmp <vm name> <qmp command>"],
+            "send a raw QMP command",
+            "Send a raw JSON QMP command to a KVM VM and print QEMU's reply.",
+        ),
+        h(
+            "vm_screenshot",
+            VmTarget,
+            &[
+                "vm screenshot <vm name> [maximum dimension]",
+                "vm screenshot <vm name> file <filename> [maximum dimension]",
+            ],
+            "take a screenshot",
+            "Take a PNG screenshot of a running KVM VM, scaled to fit the maximum dimension \
+             when given, written to the instance directory or the given file.",
+        ),
+        h(
+            "vm_cdrom_eject",
+            VmTarget,
+            &["vm cdrom <eject,> <vm target>"],
+            "eject the CD",
+            "Eject the CD-ROM of KVM VMs.",
+        ),
+        h(
+            "vm_cdrom_change",
+            VmTarget,
+            &["vm cdrom <change,> <vm target> <path>"],
+            "change the CD",
+            "Insert the ISO at path into the CD-ROM drive of KVM VMs.",
+        ),
+        h(
+            "vm_top",
+            Broadcast,
+            &["vm top [duration]"],
+            "show VM resource use",
+            "Sample the VMs' processes over duration seconds (default 1): name virt res shr \
+             (MiB) cpu vcpu (percent) time procs rx tx (MB/s).",
+        ),
+        h(
+            "host",
+            Broadcast,
+            &[
+                "host",
+                "host <cpucommit,cpus,load,memcommit,memtotal,memused,name,netcommit,rx,tx,uptime,vms,vmlimit>",
+            ],
+            "show host figures",
+            "Table cpus load memused memtotal rx tx vms vmlimit cpucommit memcommit netcommit \
+             uptime of the namespace's hosts, or one value.",
+        ),
+        h(
             "vm_flush",
             Broadcast,
             &["vm flush"],

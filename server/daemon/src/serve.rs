@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ferromega_domain::{Backends, ControlPlane, Settings};
+use ferromega_host_qemu::argv::Accel;
+use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
 
 /// The address the server listens on and the CLI dials by default.
@@ -29,6 +31,27 @@ pub struct ServeArgs {
     /// Start even if another server seems to own the base directory.
     #[arg(long)]
     force: bool,
+    /// QEMU acceleration: kvm, tcg, or auto (kvm when /dev/kvm opens, else tcg). Use tcg
+    /// on hosts where /dev/kvm exists but cannot boot guests (nested PVM).
+    #[arg(long, default_value = "auto", value_parser = ["kvm", "tcg", "auto"])]
+    accel: String,
+}
+
+/// The acceleration `--accel` asks for on this host.
+fn accel(choice: &str) -> Accel {
+    match choice {
+        "kvm" => Accel::Kvm,
+        "tcg" => Accel::Tcg,
+        _ if std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .is_ok() =>
+        {
+            Accel::Kvm
+        }
+        _ => Accel::Tcg,
+    }
 }
 
 fn hostname() -> String {
@@ -94,9 +117,10 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         base: base.clone(),
         files_dir,
     };
+    let kvm = Arc::new(QemuRuntime::new(accel(&args.accel)));
     let backends = Backends {
         system: Arc::new(LinuxSystem),
-        kvm: None,
+        kvm: Some(kvm),
         container: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -104,6 +128,10 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         .build()?;
     let result = rt.block_on(async move {
         let cp = ControlPlane::new(settings, backends);
+        let found = cp.recover().await;
+        if found > 0 {
+            tracing::info!("found {found} VMs of a previous server");
+        }
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
@@ -137,7 +165,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             .with_graceful_shutdown(shutdown)
             .await?;
         socket.abort();
-        cp.shutdown();
+        cp.shutdown().await;
         let _ = std::fs::remove_file(&socket_path);
         anyhow::Ok(())
     });

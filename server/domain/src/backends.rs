@@ -1,7 +1,10 @@
 //! The traits the domain needs from the host; only the daemon names the real implementations.
 
 use std::future::Future;
+use std::path::Path;
 use std::pin::Pin;
+
+use crate::vm::registry::Vm;
 
 /// A boxed future, so the traits stay object-safe behind `Arc<dyn …>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -34,16 +37,90 @@ pub trait HostSystem: Send + Sync {
     fn thread_report(&self) -> String;
     /// CPU time used by the server process so far, in clock ticks.
     fn cpu_ticks(&self) -> u64;
+    /// This host's CPU, load, memory and uptime figures.
+    fn host_stats(&self) -> HostStats;
+    /// A sample of the given processes' CPU time and memory (missing PIDs are skipped).
+    fn process_sample(&self, pids: &[u32]) -> Vec<ProcSample>;
+    /// Clock ticks per second (`CLK_TCK`).
+    fn clock_ticks_per_second(&self) -> u64;
 }
 
-/// Starts and drives VMs of one type. The KVM and container issues provide these.
+/// Figures of this host for `host`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostStats {
+    /// Logical CPUs.
+    pub cpus: u64,
+    /// The three load averages, space separated.
+    pub load: String,
+    /// Total memory, MB.
+    pub mem_total_mb: u64,
+    /// Used memory (total − free − buffers − cached), MB.
+    pub mem_used_mb: u64,
+    /// Time since boot.
+    pub uptime: std::time::Duration,
+}
+
+/// One process's CPU and memory at one moment (`/proc/<pid>/stat` and `statm`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcSample {
+    /// The PID.
+    pub pid: u32,
+    /// utime + stime, clock ticks.
+    pub cpu_ticks: u64,
+    /// guest_time, clock ticks.
+    pub guest_ticks: u64,
+    /// Virtual size, bytes.
+    pub virt_bytes: u64,
+    /// Resident size, bytes.
+    pub res_bytes: u64,
+    /// Shared resident size, bytes.
+    pub shr_bytes: u64,
+}
+
+/// How a VM's process ended: `Ok` for a clean exit or a kill (QUIT), `Err` with the
+/// reason otherwise (ERROR).
+pub type ExitStatus = Result<(), String>;
+
+/// A started VM process: its PID and a receiver that fires when it ends.
+#[derive(Debug)]
+pub struct Launched {
+    /// PID of the VM's process.
+    pub pid: u32,
+    /// Fires once when the process ends.
+    pub exited: tokio::sync::oneshot::Receiver<ExitStatus>,
+    /// Whether the VM's CPUs are running (false: paused, as after a launch with `-S`).
+    pub running: bool,
+}
+
+/// Starts and drives VMs of one type (KVM through QEMU, containers).
 pub trait VmRuntime: Send + Sync {
-    /// Start the VM's process for `vm`, paused (BUILDING). Returns its PID.
-    fn launch<'a>(&'a self, vm: &'a crate::vm::registry::Vm) -> BoxFuture<'a, Result<u32, String>>;
-    /// Resume a BUILDING or PAUSED VM.
-    fn resume<'a>(&'a self, vm: &'a crate::vm::registry::Vm) -> BoxFuture<'a, Result<(), String>>;
-    /// Pause a RUNNING VM.
-    fn pause<'a>(&'a self, vm: &'a crate::vm::registry::Vm) -> BoxFuture<'a, Result<(), String>>;
-    /// Kill the VM's process and wait for it to exit.
-    fn kill<'a>(&'a self, vm: &'a crate::vm::registry::Vm) -> BoxFuture<'a, Result<(), String>>;
+    /// Starts the VM's process paused (BUILDING) with its files in `dir`.
+    fn launch<'a>(&'a self, vm: &'a Vm, dir: &'a Path) -> BoxFuture<'a, Result<Launched, String>>;
+    /// Finds the process a previous server left running for `vm` in `dir` and takes
+    /// it over; an error means the VM is gone.
+    fn recover<'a>(&'a self, vm: &'a Vm, dir: &'a Path) -> BoxFuture<'a, Result<Launched, String>>;
+    /// Resumes a BUILDING or PAUSED VM.
+    fn resume<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
+    /// Pauses a RUNNING VM.
+    fn pause<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
+    /// Kills the VM's process and waits until it has exited.
+    fn kill<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
+}
+
+/// KVM-only operations on a running QEMU.
+pub trait Hypervisor: VmRuntime {
+    /// Sends a raw QMP request; returns QEMU's raw JSON reply.
+    fn qmp<'a>(&'a self, vm: &'a Vm, request: &'a str) -> BoxFuture<'a, Result<String, String>>;
+    /// A PNG of the screen, scaled to fit `max` pixels when given.
+    fn screenshot<'a>(
+        &'a self,
+        vm: &'a Vm,
+        max: Option<u32>,
+    ) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    /// Inserts the medium at `path` into the CD drive (ejecting what is there).
+    fn cdrom_change<'a>(&'a self, vm: &'a Vm, path: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Ejects the CD drive's medium.
+    fn cdrom_eject<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
+    /// The QEMU command line of `vm` before and after its overrides (id 0, no instance dir).
+    fn preview_argv(&self, vm: &Vm) -> (Vec<String>, Vec<String>);
 }

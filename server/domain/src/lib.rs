@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferromega_command::render::Flags;
 
-pub use backends::{HostSystem, VmRuntime};
+pub use backends::{HostSystem, Hypervisor, VmRuntime};
 pub use engine::Session;
 pub use error::{DomainError, DomainResult};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
@@ -44,7 +44,7 @@ pub struct Backends {
     /// Host programs and process figures (`shell`, `background`, `check`, `debug`).
     pub system: Arc<dyn HostSystem>,
     /// KVM runtime, when this server has one.
-    pub kvm: Option<Arc<dyn VmRuntime>>,
+    pub kvm: Option<Arc<dyn Hypervisor>>,
     /// Container runtime, when this server has one.
     pub container: Option<Arc<dyn VmRuntime>>,
 }
@@ -194,9 +194,9 @@ impl ControlPlane {
 impl ControlPlane {
     /// Tears everything down as minimega does on exit: every namespace (and its VMs)
     /// is destroyed.
-    pub fn shutdown(&self) {
+    pub async fn shutdown(&self) {
         let mut session = Session::default();
-        if let Err(e) = self.clear_all(&mut session) {
+        if let Err(e) = self.clear_all(&mut session).await {
             tracing::warn!("shutdown: {e}");
         }
     }

@@ -61,7 +61,34 @@ impl ControlPlane {
             }
             return Ok(path.to_string_lossy().into_owned());
         }
+        if let Some(rest) = expanded
+            .strip_prefix("http://")
+            .or_else(|| expanded.strip_prefix("https://"))
+        {
+            return self.preprocess_url(rest);
+        }
         Ok(expanded)
+    }
+
+    /// An `http(s)://host/path` argument names `<files dir>/path`, as minimega's
+    /// preprocessor does once it has fetched the URL into the files directory. This
+    /// server fetches nothing from the network: a file already there is used, anything
+    /// else is an error naming the local path.
+    fn preprocess_url(&self, rest: &str) -> Result<String, DomainError> {
+        let url_path = rest.split_once('/').map(|(_, p)| p).unwrap_or_default();
+        let url_path = url_path.split(['?', '#']).next().unwrap_or_default();
+        let local = crate::ops::files::inside(self.files_dir(), url_path)?;
+        if local.is_dir() {
+            let e = format!("open {}: is a directory", local.display());
+            return Err(DomainError::Invalid(e));
+        }
+        if local.is_file() {
+            return Ok(local.to_string_lossy().into_owned());
+        }
+        Err(DomainError::NotFound(format!(
+            "open {}: no such file or directory (downloads are not supported)",
+            local.display()
+        )))
     }
 
     /// Rewrites every string and list argument through the preprocessor.

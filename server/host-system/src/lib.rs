@@ -3,7 +3,9 @@
 
 use std::process::Stdio;
 
-use ferromega_domain::backends::{BoxFuture, HostSystem, ProgramOutput};
+use ferromega_domain::backends::{BoxFuture, HostStats, HostSystem, ProcSample, ProgramOutput};
+
+mod proc;
 
 /// Programs ferromega uses, for `check`.
 const EXTERNAL: &[&str] = &[
@@ -155,6 +157,18 @@ impl HostSystem for LinuxSystem {
                 .unwrap_or(0)
         };
         get(11) + get(12)
+    }
+
+    fn host_stats(&self) -> HostStats {
+        proc::host_stats()
+    }
+
+    fn process_sample(&self, pids: &[u32]) -> Vec<ProcSample> {
+        pids.iter().filter_map(|p| proc::sample(*p)).collect()
+    }
+
+    fn clock_ticks_per_second(&self) -> u64 {
+        proc::clock_ticks()
     }
 }
 

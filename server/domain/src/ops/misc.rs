@@ -163,28 +163,28 @@ impl ControlPlane {
         }
     }
 
-    pub(crate) fn clear_all(&self, session: &mut Session) -> DomainResult<Response> {
-        self.destroy_namespaces(session, "all")?;
+    pub(crate) async fn clear_all(&self, session: &mut Session) -> DomainResult<Response> {
+        self.destroy_namespaces(session, "all").await?;
         self.clear_vlans_all();
         lock(&self.inner.history).clear();
         Ok(self.ok())
     }
 
-    pub(crate) fn clear_namespace(
+    pub(crate) async fn clear_namespace(
         &self,
         session: &mut Session,
         args: &Args,
     ) -> DomainResult<Response> {
         match args.string("name") {
-            None if session.namespace == DEFAULT_NAMESPACE => {
-                Err(DomainError::Invalid("already in default namespace".into()))
-            }
+            None if session.namespace == DEFAULT_NAMESPACE => Err(DomainError::Invalid(format!(
+                "already in namespace: {DEFAULT_NAMESPACE}"
+            ))),
             None => {
                 session.namespace = DEFAULT_NAMESPACE.to_string();
                 Ok(self.ok())
             }
             Some(name) => {
-                self.destroy_namespaces(session, name)?;
+                self.destroy_namespaces(session, name).await?;
                 Ok(self.ok())
             }
         }
@@ -192,7 +192,7 @@ impl ControlPlane {
 
     /// Destroys namespace `name` (or all of them): kills and removes its VMs, frees its
     /// VLAN aliases. The default namespace comes back empty.
-    fn destroy_namespaces(&self, session: &mut Session, name: &str) -> DomainResult<()> {
+    async fn destroy_namespaces(&self, session: &mut Session, name: &str) -> DomainResult<()> {
         let names = if name == "all" {
             self.namespace_names()
         } else if self.namespace(name).is_some() {
@@ -203,7 +203,8 @@ impl ControlPlane {
         for ns in &names {
             let removed = lock(&self.inner.namespaces).remove(ns);
             if let Some(ns_state) = removed {
-                self.teardown_vms(&lock(&ns_state));
+                let snapshot = lock(&ns_state).clone();
+                self.teardown_vms(&snapshot).await;
             }
             let mut vlans = lock(&self.inner.vlans);
             vlans.clear(ns, "");

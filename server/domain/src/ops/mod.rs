@@ -1,11 +1,14 @@
 //! Operations: one method per command handler, named like it; `dispatch` maps names to them.
 
-mod files;
+pub(crate) mod files;
+mod host;
 pub(crate) mod misc;
 mod ns;
 mod vlans;
 mod vm;
 mod vm_config;
+mod vm_kvm;
+pub(crate) mod vm_lifecycle;
 
 use ferromega_api::{Args, Response};
 
@@ -35,8 +38,8 @@ impl ControlPlane {
             "check" => one(self.check().await),
             "debug" => one(self.debug(args)),
             "quit" => one(self.quit(args)),
-            "clear_all" => one(self.clear_all(session)),
-            "clear_namespace" => one(self.clear_namespace(session, args)),
+            "clear_all" => one(self.clear_all(session).await),
+            "clear_namespace" => one(self.clear_namespace(session, args).await),
             "ns_hosts" => one(self.ns_hosts(&ns)),
             "ns_add_hosts" => one(self.ns_add_hosts(&ns, args)),
             "ns_del_hosts" => one(self.ns_del_hosts(&ns, args)),
@@ -48,8 +51,14 @@ impl ControlPlane {
             "vm_info" => one(self.vm_info(&ns, args)),
             "vm_launch" => one(self.vm_launch(&ns, args).await),
             "vm_start" => one(self.vm_start(&ns, args).await),
-            "vm_stop" => one(self.vm_stop(&ns, args)),
-            "vm_kill" => one(self.vm_kill(&ns, args)),
+            "vm_stop" => one(self.vm_stop(&ns, args).await),
+            "vm_kill" => one(self.vm_kill(&ns, args).await),
+            "vm_qmp" => one(self.vm_qmp(&ns, args).await),
+            "vm_screenshot" => one(self.vm_screenshot(&ns, args).await),
+            "vm_cdrom_eject" => one(self.vm_cdrom_eject(&ns, args).await),
+            "vm_cdrom_change" => one(self.vm_cdrom_change(&ns, args).await),
+            "host" => one(self.host_info(args)),
+            "vm_top" => one(self.vm_top(&ns, args).await),
             "vm_flush" => one(self.vm_flush(&ns)),
             "vm_tag" => one(self.vm_tag(&ns, args)),
             "clear_vm_tag" => one(self.clear_vm_tag(&ns, args)),

@@ -1,29 +1,27 @@
-//! VM operations: launch (queue and schedule), info, start/stop/kill, flush, tags.
+//! VM operations: target resolution, info, launch (queue and schedule), tags.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 use ferromega_api::{Args, Response};
 use ferromega_command::ranges;
 
-use crate::backends::VmRuntime;
 use crate::namespace::{Namespace, QueuedLaunch, Schedule};
 use crate::vm::launch::parse_names;
 use crate::vm::registry::{Vm, VmState, VmType, INFO_COLUMNS, SUMMARY_COLUMNS};
 use crate::{lock, ControlPlane, DomainError, DomainResult};
 
 /// The VMs a `<vm target>` names in a namespace.
-struct Targets {
+pub(crate) struct Targets {
     /// Whether `all` was given.
-    wild: bool,
+    pub(crate) wild: bool,
     /// IDs of the VMs found.
-    ids: Vec<u64>,
+    pub(crate) ids: Vec<u64>,
     /// Names or IDs not found.
-    missing: Vec<String>,
+    pub(crate) missing: Vec<String>,
 }
 
-fn resolve(n: &Namespace, target: &str) -> DomainResult<Targets> {
+pub(crate) fn resolve(n: &Namespace, target: &str) -> DomainResult<Targets> {
     let names = ranges::split_list(target).map_err(DomainError::invalid)?;
     if names.iter().any(|t| t == "all") {
         return Ok(Targets {
@@ -50,76 +48,7 @@ fn resolve(n: &Namespace, target: &str) -> DomainResult<Targets> {
     Ok(t)
 }
 
-/// What happens to one VM of a target.
-enum Action {
-    /// Not applicable in its state.
-    Skip,
-    /// Applied.
-    Done,
-}
-
 impl ControlPlane {
-    fn runtime(&self, t: VmType) -> Option<Arc<dyn VmRuntime>> {
-        match t {
-            VmType::Kvm => self.inner.backends.kvm.clone(),
-            VmType::Container => self.inner.backends.container.clone(),
-        }
-    }
-
-    /// Applies `f` to every VM of `target`, with minimega's error rules: a single
-    /// named VM that is missing → `vm not found`, not applicable → `VM state error`.
-    async fn for_targets<F>(&self, ns: &str, target: &str, mut f: F) -> DomainResult<Response>
-    where
-        F: AsyncFnMut(&ControlPlane, Vm, bool) -> Result<Action, String>,
-    {
-        let (targets, vms) = self.with_ns(ns, |n| {
-            resolve(n, target).map(|t| {
-                let vms: Vec<Vm> = t
-                    .ids
-                    .iter()
-                    .filter_map(|id| n.vms.get(id).cloned())
-                    .collect();
-                (t, vms)
-            })
-        })?;
-        let single = !targets.wild && targets.ids.len() + targets.missing.len() == 1;
-        if single {
-            if let Some(m) = targets.missing.first() {
-                return Err(DomainError::NotFound(format!("vm not found: {m}")));
-            }
-        }
-        for m in &targets.missing {
-            tracing::info!("vm not found: {m}");
-        }
-        let mut errors = Vec::new();
-        for vm in vms {
-            let name = vm.name.clone();
-            match f(self, vm, targets.wild).await {
-                Ok(Action::Done) => {}
-                Ok(Action::Skip) if single => errors.push(format!("VM state error: {name}")),
-                Ok(Action::Skip) => {}
-                Err(e) => errors.push(e),
-            }
-        }
-        if errors.is_empty() {
-            Ok(self.ok())
-        } else {
-            Err(DomainError::Conflict(errors.join("\n")))
-        }
-    }
-
-    /// Sets a VM's state (and its `error` tag for ERROR).
-    fn set_state(&self, ns: &str, id: u64, state: VmState, error: Option<String>) {
-        self.with_ns(ns, |n| {
-            if let Some(vm) = n.vms.get_mut(&id) {
-                vm.state = state;
-                if let Some(e) = error {
-                    vm.tags.insert("error".to_string(), e);
-                }
-            }
-        });
-    }
-
     pub(crate) fn vm_info(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let columns = if args.flag("summary") {
             SUMMARY_COLUMNS
@@ -219,9 +148,16 @@ impl ControlPlane {
                 new_ids.push(self.register_vm(ns, name, q.vm_type, &q.config));
             }
         }
+        // Launch concurrently: no lock is held while processes start.
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in new_ids.clone() {
+            let cp = self.clone();
+            let ns = ns.to_string();
+            tasks.spawn(async move { cp.start_process(&ns, id).await });
+        }
         let mut failures = 0;
-        for id in &new_ids {
-            if self.start_process(ns, *id).await.is_err() {
+        while let Some(r) = tasks.join_next().await {
+            if !matches!(r, Ok(Ok(()))) {
                 failures += 1;
             }
         }
@@ -272,153 +208,14 @@ impl ControlPlane {
                 uuid,
                 config,
                 tags,
-                launched: SystemTime::now(),
+                launched_ms: crate::vm::registry::now_ms(),
+                generation: 0,
                 pid: 0,
                 cc_active: false,
             };
             n.vms.insert(id, vm);
         });
         id
-    }
-
-    /// Starts the VM's process through its runtime; on failure the VM is left in
-    /// ERROR with the reason in its `error` tag.
-    async fn start_process(&self, ns: &str, id: u64) -> Result<(), String> {
-        let Some(vm) = self.with_ns(ns, |n| n.vms.get(&id).cloned()) else {
-            return Err(format!("vm not found: {id}"));
-        };
-        let result = if vm.vm_type == VmType::Container && vm.config.filesystem.is_empty() {
-            Err("unable to create container without a configured filesystem".to_string())
-        } else {
-            match self.runtime(vm.vm_type) {
-                Some(rt) => rt.launch(&vm).await,
-                None => Err(format!("no {} runtime on this host", vm.vm_type.as_str())),
-            }
-        };
-        match result {
-            Ok(pid) => {
-                self.with_ns(ns, |n| {
-                    if let Some(v) = n.vms.get_mut(&id) {
-                        v.pid = pid;
-                        v.state = VmState::Building;
-                    }
-                });
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!("launching {} failed: {e}", vm.name);
-                self.set_state(ns, id, VmState::Error, Some(e.clone()));
-                Err(e)
-            }
-        }
-    }
-
-    pub(crate) async fn vm_start(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let target = args.string("vm").unwrap_or_default();
-        let ns_owned = ns.to_string();
-        self.for_targets(
-            ns,
-            target,
-            async move |cp: &ControlPlane, vm: Vm, wild: bool| match vm.state {
-                VmState::Running => Ok(Action::Skip),
-                VmState::Quit | VmState::Error if wild => Ok(Action::Skip),
-                VmState::Quit | VmState::Error => {
-                    cp.set_state(&ns_owned, vm.id, VmState::Building, None);
-                    cp.start_process(&ns_owned, vm.id).await?;
-                    cp.resume_vm(&ns_owned, &vm).await
-                }
-                VmState::Building | VmState::Paused => cp.resume_vm(&ns_owned, &vm).await,
-            },
-        )
-        .await
-    }
-
-    async fn resume_vm(&self, ns: &str, vm: &Vm) -> Result<Action, String> {
-        let rt = self
-            .runtime(vm.vm_type)
-            .ok_or_else(|| format!("no {} runtime", vm.vm_type.as_str()))?;
-        match rt.resume(vm).await {
-            Ok(()) => {
-                self.set_state(ns, vm.id, VmState::Running, None);
-                Ok(Action::Done)
-            }
-            Err(e) => {
-                self.set_state(ns, vm.id, VmState::Error, Some(e.clone()));
-                Err(e)
-            }
-        }
-    }
-
-    pub(crate) fn vm_stop(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let target = args.string("vm").unwrap_or_default().to_string();
-        self.blocking_targets(ns, &target, |vm| {
-            if vm.name == "vince" {
-                return Err("vince is unstoppable".to_string());
-            }
-            Ok(vm.state == VmState::Running)
-        })
-    }
-
-    pub(crate) fn vm_kill(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let target = args.string("vm").unwrap_or_default().to_string();
-        self.blocking_targets(ns, &target, |vm| Ok(vm.state.killable()))
-    }
-
-    /// Checks `vm stop`/`vm kill` targets. Without a runtime no VM ever leaves
-    /// BUILDING through a process, so these only validate; the KVM and container
-    /// issues make them pause and kill processes.
-    fn blocking_targets(
-        &self,
-        ns: &str,
-        target: &str,
-        applies: impl Fn(&Vm) -> Result<bool, String>,
-    ) -> DomainResult<Response> {
-        let (targets, vms) = self.with_ns(ns, |n| {
-            resolve(n, target).map(|t| {
-                let vms: Vec<Vm> = t
-                    .ids
-                    .iter()
-                    .filter_map(|id| n.vms.get(id).cloned())
-                    .collect();
-                (t, vms)
-            })
-        })?;
-        let single = !targets.wild && targets.ids.len() + targets.missing.len() == 1;
-        if single {
-            if let Some(m) = targets.missing.first() {
-                return Err(DomainError::NotFound(format!("vm not found: {m}")));
-            }
-        }
-        let mut errors = Vec::new();
-        for vm in &vms {
-            match applies(vm) {
-                Ok(true) => match self.runtime(vm.vm_type) {
-                    Some(_) => {}
-                    None => errors.push(format!("no {} runtime on this host", vm.vm_type.as_str())),
-                },
-                Ok(false) if single => errors.push(format!("VM state error: {}", vm.name)),
-                Ok(false) => {}
-                Err(e) => errors.push(e),
-            }
-        }
-        if errors.is_empty() {
-            Ok(self.ok())
-        } else {
-            Err(DomainError::Conflict(errors.join("\n")))
-        }
-    }
-
-    pub(crate) fn vm_flush(&self, ns: &str) -> DomainResult<Response> {
-        self.with_ns(ns, |n| n.vms.retain(|_, v| v.state.killable()));
-        Ok(self.ok())
-    }
-
-    /// Forgets every VM of a namespace being destroyed. Without runtimes no process
-    /// exists; the KVM and container issues kill processes and remove their files here.
-    pub(crate) fn teardown_vms(&self, n: &Namespace) {
-        for vm in n.vms.values() {
-            tracing::info!("removing vm {} ({})", vm.name, vm.id);
-        }
     }
 
     pub(crate) fn vm_tag(&self, ns: &str, args: &Args) -> DomainResult<Response> {

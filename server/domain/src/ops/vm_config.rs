@@ -41,6 +41,10 @@ impl ControlPlane {
             self.write_vlans_file(&vlans);
         }
         match result {
+            Ok(Some(text)) if field.name == "qemu-override" => {
+                let preview = self.override_preview(ns).unwrap_or_default();
+                Ok(self.text(format!("{text}{preview}")))
+            }
             Ok(Some(text)) => Ok(self.text(text)),
             Ok(None) => Ok(self.ok()),
             Err(e) => Err(DomainError::invalid(e)),

@@ -16,15 +16,15 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::config::VmConfig;
 use crate::vlans::Vlans;
 
 /// The state of a VM (minimega's bit values, used in `Data`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VmState {
     /// Created; the process is paused until `vm start`.
     Building,
@@ -57,7 +57,7 @@ impl VmState {
 }
 
 /// The type of a VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VmType {
     /// A QEMU/KVM virtual machine.
     Kvm,
@@ -76,7 +76,7 @@ impl VmType {
 }
 
 /// One launched VM: identity, state and the config snapshot it was launched with.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vm {
     /// Per-host ID, never reused.
     pub id: u64,
@@ -97,9 +97,12 @@ pub struct Vm {
     pub config: VmConfig,
     /// Tags (`vm tag`; a failed launch adds `error`).
     pub tags: BTreeMap<String, String>,
-    /// When it was first launched.
+    /// When it was first launched, in milliseconds since the Unix epoch.
+    pub launched_ms: u64,
+    /// Which launch of this VM the current process belongs to; exits of older
+    /// processes are ignored.
     #[serde(skip)]
-    pub launched: SystemTime,
+    pub generation: u64,
     /// PID of its process, 0 when none.
     pub pid: u32,
     /// Whether its cc agent is connected.
@@ -186,7 +189,20 @@ pub fn go_duration(d: std::time::Duration) -> String {
     }
 }
 
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 impl Vm {
+    /// Time since the VM was first launched.
+    pub fn uptime(&self) -> Duration {
+        Duration::from_millis(now_ms().saturating_sub(self.launched_ms))
+    }
+
     /// The value of one `vm info` column, `N/A` where it does not apply to the VM's type.
     pub fn column(&self, column: &str, vlans: &Vlans, namespace: &str) -> String {
         let kvm = self.vm_type == VmType::Kvm;
@@ -197,7 +213,7 @@ impl Vm {
             "id" => self.id.to_string(),
             "name" => self.name.clone(),
             "state" => self.state.as_str().to_string(),
-            "uptime" => go_duration(self.launched.elapsed().unwrap_or_default()),
+            "uptime" => go_duration(self.uptime()),
             "type" => self.vm_type.as_str().to_string(),
             "uuid" => self.uuid.clone(),
             "cc_active" => self.cc_active.to_string(),
@@ -223,6 +239,8 @@ impl Vm {
             "append" => na(kvm, go_list(&c.append)),
             "serial-ports" => na(kvm, c.serial_ports.to_string()),
             "virtio-ports" => na(kvm, c.virtio_ports.to_string()),
+            // QEMU's VNC is a unix socket in the instance directory, reached through the
+            // dashboard's console; there is no TCP port.
             "vnc_port" => na(kvm, "0".to_string()),
             "pid" => self.pid.to_string(),
             "filesystem" => na(!kvm, c.filesystem.clone()),
