@@ -384,6 +384,38 @@ fn vms() -> Vec<HandlerSpec> {
              uptime of the namespace's hosts, or one value.",
         ),
         h(
+            "vm_hotplug",
+            VmTarget,
+            &["vm hotplug"],
+            "list hotplugged drives",
+            "Table name | id | file | version of USB drives hotplugged into KVM VMs.",
+        ),
+        h(
+            "vm_hotplug_add",
+            VmTarget,
+            &[
+                "vm hotplug <add,> <vm target> <filename> [version]",
+                "vm hotplug <add,> <vm target> <filename> serial <serial> [version]",
+            ],
+            "hotplug a USB drive",
+            "Attach a file as a USB mass-storage drive, USB 1.1 (default) or 2.0.",
+        ),
+        h(
+            "vm_hotplug_remove",
+            VmTarget,
+            &["vm hotplug <remove,> <vm target> <disk id or all>"],
+            "remove hotplugged drives",
+            "Remove a hotplugged USB drive by id, or all of them.",
+        ),
+        h(
+            "vm_migrate",
+            VmTarget,
+            &["vm migrate", "vm migrate <vm name> <filename>"],
+            "save VM state to a file",
+            "Save a KVM VM's state to a file (relative to the files directory); the VM \
+             pauses. Without arguments, list migrations and their progress.",
+        ),
+        h(
             "vm_flush",
             Broadcast,
             &["vm flush"],
@@ -581,6 +613,34 @@ fn files() -> Vec<HandlerSpec> {
     ]
 }
 
+fn disks() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "disk_create",
+            Local,
+            &["disk <create,> <qcow2,raw> <image name> <size>"],
+            "create a disk image",
+            "Create a qcow2 or raw image in the files directory with qemu-img.",
+        ),
+        h(
+            "disk_snapshot",
+            Local,
+            &["disk <snapshot,> <image> [dst image]"],
+            "create a backed snapshot image",
+            "Create a qcow2 image backed by image; without a destination a new file name is \
+             chosen and printed.",
+        ),
+        h(
+            "disk_info",
+            Local,
+            &["disk <info,> <image>"],
+            "show image information",
+            "Table image | format | virtualsize | disksize | backingfile.",
+        ),
+    ]
+}
+
 /// Every handler of the language, builtins first.
 pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     let mut v = builtins();
@@ -590,6 +650,7 @@ pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     v.extend(vm_config());
     v.extend(vlans());
     v.extend(files());
+    v.extend(disks());
     v
 });
 

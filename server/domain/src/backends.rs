@@ -123,4 +123,28 @@ pub trait Hypervisor: VmRuntime {
     fn cdrom_eject<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
     /// The QEMU command line of `vm` before and after its overrides (id 0, no instance dir).
     fn preview_argv(&self, vm: &Vm) -> (Vec<String>, Vec<String>);
+    /// Hot-adds `file` as USB mass storage `hotplug<id>` on a USB 1.1 or 2.0 bus.
+    fn hotplug_add<'a>(
+        &'a self,
+        vm: &'a Vm,
+        id: u32,
+        file: &'a str,
+        usb2: bool,
+        serial: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Removes the hotplugged drive `hotplug<id>`.
+    fn hotplug_remove<'a>(&'a self, vm: &'a Vm, id: u32) -> BoxFuture<'a, Result<(), String>>;
+    /// Starts saving the VM's state to `file` (the VM pauses).
+    fn migrate<'a>(&'a self, vm: &'a Vm, file: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Migration status and completion in percent, None when no migration ran.
+    fn migrate_status<'a>(&'a self, vm: &'a Vm)
+        -> BoxFuture<'a, Result<Option<(String, f64)>, String>>;
+    /// `qemu-img create -f <format> <path> <size>`.
+    fn disk_create<'a>(&'a self, format: &'a str, path: &'a Path, size: &'a str)
+        -> BoxFuture<'a, Result<(), String>>;
+    /// A qcow2 image at `dst` backed by `src`.
+    fn disk_snapshot<'a>(&'a self, src: &'a Path, dst: &'a Path)
+        -> BoxFuture<'a, Result<(), String>>;
+    /// `[format, virtual size, disk size, backing file]` of an image.
+    fn disk_info<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<[String; 4], String>>;
 }

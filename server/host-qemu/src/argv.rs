@@ -230,7 +230,8 @@ fn opt_escape(value: &str) -> String {
 
 /// `word` as one `/bin/sh` word: unchanged when it has only safe characters
 /// (so ordinary paths read as in minimega), else single-quoted.
-fn shell_word(word: &str) -> String {
+/// `word` quoted for /bin/sh only when it needs to be (QEMU runs `exec:` URIs through a shell).
+pub fn shell_word(word: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "/._+=:@%,-".contains(c);
     if !word.is_empty() && word.chars().all(safe) {
         word.to_string()

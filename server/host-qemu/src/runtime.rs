@@ -17,6 +17,7 @@ use tokio::sync::{oneshot, watch};
 
 use crate::argv::{self, Accel, ArgvInput};
 use crate::process;
+use crate::disk;
 use crate::qmp::Qmp;
 use crate::screenshot;
 
@@ -243,5 +244,88 @@ impl Hypervisor for QemuRuntime {
 
     fn preview_argv(&self, vm: &Vm) -> (Vec<String>, Vec<String>) {
         argv::preview(vm, self.accel)
+    }
+
+    fn hotplug_add<'a>(
+        &'a self,
+        vm: &'a Vm,
+        id: u32,
+        file: &'a str,
+        usb2: bool,
+        serial: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let inst = self.instance(vm)?;
+            let name = format!("hotplug{id}");
+            let file = file.replace(',', ",,");
+            let out = inst.qmp.hmp(&format!("drive_add 0 id={name},if=none,file={file}")).await;
+            let out = out.map_err(|e| e.to_string())?;
+            if !out.trim().is_empty() && !out.contains("OK") {
+                return Err(out.trim().to_string());
+            }
+            let mut dev = json!({
+                "driver": "usb-storage",
+                "id": name,
+                "drive": name,
+                "bus": if usb2 { "ehci.0" } else { "usb-bus.0" },
+            });
+            if let Some(s) = serial {
+                dev["serial"] = json!(s);
+            }
+            if let Err(e) = inst.qmp.execute("device_add", Some(dev)).await {
+                let _ = inst.qmp.hmp(&format!("drive_del {name}")).await;
+                return Err(e.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    fn hotplug_remove<'a>(&'a self, vm: &'a Vm, id: u32) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let inst = self.instance(vm)?;
+            let name = format!("hotplug{id}");
+            inst.qmp.execute("device_del", Some(json!({ "id": name }))).await.map_err(|e| e.to_string())?;
+            // The drive goes with its device; drive_del only reports that it is gone.
+            let _ = inst.qmp.hmp(&format!("drive_del {name}")).await;
+            Ok(())
+        })
+    }
+
+    fn migrate<'a>(&'a self, vm: &'a Vm, file: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let uri = format!("exec:cat > {}", argv::shell_word(file));
+            self.exec(vm, "migrate", Some(json!({ "uri": uri }))).await.map(drop)
+        })
+    }
+
+    fn migrate_status<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<Option<(String, f64)>, String>> {
+        Box::pin(async move {
+            let r = self.exec(vm, "query-migrate", None).await?;
+            let Some(status) = r.get("status").and_then(Value::as_str) else { return Ok(None) };
+            let pct = match status {
+                "completed" => 100.0,
+                _ => {
+                    let done = r.pointer("/ram/transferred").and_then(Value::as_f64).unwrap_or(0.0);
+                    let total = r.pointer("/ram/total").and_then(Value::as_f64).unwrap_or(0.0);
+                    if total > 0.0 { done / total * 100.0 } else { 0.0 }
+                }
+            };
+            Ok(Some((status.to_string(), pct)))
+        })
+    }
+
+    fn disk_create<'a>(&'a self, format: &'a str, path: &'a Path, size: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { disk::create(format, path, size).await.map_err(|e| e.to_string()) })
+    }
+
+    fn disk_snapshot<'a>(&'a self, src: &'a Path, dst: &'a Path) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { disk::snapshot(src, dst).await.map_err(|e| e.to_string()) })
+    }
+
+    fn disk_info<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<[String; 4], String>> {
+        Box::pin(async move {
+            let i = disk::info(path).await.map_err(|e| e.to_string())?;
+            Ok([i.format, i.virtual_size.to_string(), i.disk_size.to_string(), i.backing_file.unwrap_or_default()])
+        })
     }
 }

@@ -7,6 +7,7 @@ mod ns;
 mod vlans;
 mod vm;
 mod vm_config;
+mod vm_devices;
 mod vm_kvm;
 pub(crate) mod vm_lifecycle;
 
@@ -59,6 +60,13 @@ impl ControlPlane {
             "vm_cdrom_change" => one(self.vm_cdrom_change(&ns, args).await),
             "host" => one(self.host_info(args)),
             "vm_top" => one(self.vm_top(&ns, args).await),
+            "vm_hotplug" => one(self.vm_hotplug(&ns)),
+            "vm_hotplug_add" => one(self.vm_hotplug_add(&ns, args).await),
+            "vm_hotplug_remove" => one(self.vm_hotplug_remove(&ns, args).await),
+            "vm_migrate" => one(self.vm_migrate(&ns, args).await),
+            "disk_create" => one(self.disk_create(args).await),
+            "disk_snapshot" => one(self.disk_snapshot(args).await),
+            "disk_info" => one(self.disk_info(args).await),
             "vm_flush" => one(self.vm_flush(&ns)),
             "vm_tag" => one(self.vm_tag(&ns, args)),
             "clear_vm_tag" => one(self.clear_vm_tag(&ns, args)),

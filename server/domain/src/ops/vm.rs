@@ -212,6 +212,7 @@ impl ControlPlane {
                 generation: 0,
                 pid: 0,
                 cc_active: false,
+                hotplug: Default::default(),
             };
             n.vms.insert(id, vm);
         });

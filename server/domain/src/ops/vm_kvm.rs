@@ -11,7 +11,7 @@ use crate::vm::registry::{Vm, VmState, VmType};
 use crate::{ControlPlane, DomainError, DomainResult};
 
 impl ControlPlane {
-    fn hypervisor(&self) -> DomainResult<Arc<dyn Hypervisor>> {
+    pub(crate) fn hypervisor(&self) -> DomainResult<Arc<dyn Hypervisor>> {
         self.inner
             .backends
             .kvm
@@ -141,6 +141,7 @@ impl ControlPlane {
             generation: 0,
             pid: 0,
             cc_active: false,
+            hotplug: Default::default(),
         });
         let (before, after) = hv.preview_argv(&vm);
         Some(format!(

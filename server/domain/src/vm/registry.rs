@@ -107,6 +107,9 @@ pub struct Vm {
     pub pid: u32,
     /// Whether its cc agent is connected.
     pub cc_active: bool,
+    /// Hotplugged USB drives by id: (file, USB version `1.1` or `2.0`).
+    #[serde(default)]
+    pub hotplug: BTreeMap<u32, (String, String)>,
 }
 
 /// Header of `vm info`, in minimega 2.4's order.
