@@ -105,6 +105,9 @@ pub trait VmRuntime: Send + Sync {
     fn pause<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
     /// Kills the VM's process and waits until it has exited.
     fn kill<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>>;
+    /// Releases what the VM held on the host besides its process (mounts, cgroups,
+    /// namespaces) before its instance directory `dir` is removed (`vm flush`).
+    fn destroy<'a>(&'a self, vm: &'a Vm, dir: &'a Path) -> BoxFuture<'a, Result<(), String>>;
 }
 
 /// KVM-only operations on a running QEMU.
@@ -137,14 +140,23 @@ pub trait Hypervisor: VmRuntime {
     /// Starts saving the VM's state to `file` (the VM pauses).
     fn migrate<'a>(&'a self, vm: &'a Vm, file: &'a str) -> BoxFuture<'a, Result<(), String>>;
     /// Migration status and completion in percent, None when no migration ran.
-    fn migrate_status<'a>(&'a self, vm: &'a Vm)
-        -> BoxFuture<'a, Result<Option<(String, f64)>, String>>;
+    fn migrate_status<'a>(
+        &'a self,
+        vm: &'a Vm,
+    ) -> BoxFuture<'a, Result<Option<(String, f64)>, String>>;
     /// `qemu-img create -f <format> <path> <size>`.
-    fn disk_create<'a>(&'a self, format: &'a str, path: &'a Path, size: &'a str)
-        -> BoxFuture<'a, Result<(), String>>;
+    fn disk_create<'a>(
+        &'a self,
+        format: &'a str,
+        path: &'a Path,
+        size: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
     /// A qcow2 image at `dst` backed by `src`.
-    fn disk_snapshot<'a>(&'a self, src: &'a Path, dst: &'a Path)
-        -> BoxFuture<'a, Result<(), String>>;
+    fn disk_snapshot<'a>(
+        &'a self,
+        src: &'a Path,
+        dst: &'a Path,
+    ) -> BoxFuture<'a, Result<(), String>>;
     /// `[format, virtual size, disk size, backing file]` of an image.
     fn disk_info<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<[String; 4], String>>;
 }

@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use tokio::sync::{oneshot, watch};
 
 use crate::argv::{self, Accel, ArgvInput};
-use crate::process;
 use crate::disk;
+use crate::process;
 use crate::qmp::Qmp;
 use crate::screenshot;
 
@@ -170,6 +170,13 @@ impl VmRuntime for QemuRuntime {
         Box::pin(async move { self.exec(vm, "stop", None).await.map(drop) })
     }
 
+    fn destroy<'a>(&'a self, vm: &'a Vm, _dir: &'a Path) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            self.forget(vm);
+            Ok(())
+        })
+    }
+
     fn kill<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let Some(inst) = lock(&self.instances).remove(&vm.id) else {
@@ -184,6 +191,13 @@ impl VmRuntime for QemuRuntime {
                 Err(_) => Err(format!("qemu {} did not exit after SIGKILL", inst.pid)),
             }
         })
+    }
+}
+
+impl QemuRuntime {
+    /// Nothing outlives a QEMU process but its instance directory, which the domain removes.
+    fn forget(&self, vm: &Vm) {
+        lock(&self.instances).remove(&vm.id);
     }
 }
 
@@ -258,7 +272,10 @@ impl Hypervisor for QemuRuntime {
             let inst = self.instance(vm)?;
             let name = format!("hotplug{id}");
             let file = file.replace(',', ",,");
-            let out = inst.qmp.hmp(&format!("drive_add 0 id={name},if=none,file={file}")).await;
+            let out = inst
+                .qmp
+                .hmp(&format!("drive_add 0 id={name},if=none,file={file}"))
+                .await;
             let out = out.map_err(|e| e.to_string())?;
             if !out.trim().is_empty() && !out.contains("OK") {
                 return Err(out.trim().to_string());
@@ -284,7 +301,10 @@ impl Hypervisor for QemuRuntime {
         Box::pin(async move {
             let inst = self.instance(vm)?;
             let name = format!("hotplug{id}");
-            inst.qmp.execute("device_del", Some(json!({ "id": name }))).await.map_err(|e| e.to_string())?;
+            inst.qmp
+                .execute("device_del", Some(json!({ "id": name })))
+                .await
+                .map_err(|e| e.to_string())?;
             // The drive goes with its device; drive_del only reports that it is gone.
             let _ = inst.qmp.hmp(&format!("drive_del {name}")).await;
             Ok(())
@@ -294,38 +314,73 @@ impl Hypervisor for QemuRuntime {
     fn migrate<'a>(&'a self, vm: &'a Vm, file: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let uri = format!("exec:cat > {}", argv::shell_word(file));
-            self.exec(vm, "migrate", Some(json!({ "uri": uri }))).await.map(drop)
+            self.exec(vm, "migrate", Some(json!({ "uri": uri })))
+                .await
+                .map(drop)
         })
     }
 
-    fn migrate_status<'a>(&'a self, vm: &'a Vm) -> BoxFuture<'a, Result<Option<(String, f64)>, String>> {
+    fn migrate_status<'a>(
+        &'a self,
+        vm: &'a Vm,
+    ) -> BoxFuture<'a, Result<Option<(String, f64)>, String>> {
         Box::pin(async move {
             let r = self.exec(vm, "query-migrate", None).await?;
-            let Some(status) = r.get("status").and_then(Value::as_str) else { return Ok(None) };
+            let Some(status) = r.get("status").and_then(Value::as_str) else {
+                return Ok(None);
+            };
             let pct = match status {
                 "completed" => 100.0,
                 _ => {
-                    let done = r.pointer("/ram/transferred").and_then(Value::as_f64).unwrap_or(0.0);
-                    let total = r.pointer("/ram/total").and_then(Value::as_f64).unwrap_or(0.0);
-                    if total > 0.0 { done / total * 100.0 } else { 0.0 }
+                    let done = r
+                        .pointer("/ram/transferred")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0);
+                    let total = r
+                        .pointer("/ram/total")
+                        .and_then(Value::as_f64)
+                        .unwrap_or(0.0);
+                    if total > 0.0 {
+                        done / total * 100.0
+                    } else {
+                        0.0
+                    }
                 }
             };
             Ok(Some((status.to_string(), pct)))
         })
     }
 
-    fn disk_create<'a>(&'a self, format: &'a str, path: &'a Path, size: &'a str) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { disk::create(format, path, size).await.map_err(|e| e.to_string()) })
+    fn disk_create<'a>(
+        &'a self,
+        format: &'a str,
+        path: &'a Path,
+        size: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            disk::create(format, path, size)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 
-    fn disk_snapshot<'a>(&'a self, src: &'a Path, dst: &'a Path) -> BoxFuture<'a, Result<(), String>> {
+    fn disk_snapshot<'a>(
+        &'a self,
+        src: &'a Path,
+        dst: &'a Path,
+    ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move { disk::snapshot(src, dst).await.map_err(|e| e.to_string()) })
     }
 
     fn disk_info<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<[String; 4], String>> {
         Box::pin(async move {
             let i = disk::info(path).await.map_err(|e| e.to_string())?;
-            Ok([i.format, i.virtual_size.to_string(), i.disk_size.to_string(), i.backing_file.unwrap_or_default()])
+            Ok([
+                i.format,
+                i.virtual_size.to_string(),
+                i.disk_size.to_string(),
+                i.backing_file.unwrap_or_default(),
+            ])
         })
     }
 }

@@ -67,7 +67,7 @@ impl ControlPlane {
             "disk_create" => one(self.disk_create(args).await),
             "disk_snapshot" => one(self.disk_snapshot(args).await),
             "disk_info" => one(self.disk_info(args).await),
-            "vm_flush" => one(self.vm_flush(&ns)),
+            "vm_flush" => one(self.vm_flush(&ns).await),
             "vm_tag" => one(self.vm_tag(&ns, args)),
             "clear_vm_tag" => one(self.clear_vm_tag(&ns, args)),
             "vm_config" => one(self.vm_config(&ns)),

@@ -291,26 +291,36 @@ impl ControlPlane {
         Ok(())
     }
 
-    pub(crate) fn vm_flush(&self, ns: &str) -> DomainResult<Response> {
-        let gone: Vec<u64> = self.with_ns(ns, |n| {
+    pub(crate) async fn vm_flush(&self, ns: &str) -> DomainResult<Response> {
+        let gone: Vec<Vm> = self.with_ns(ns, |n| {
             let gone = n
                 .vms
                 .values()
                 .filter(|v| !v.state.killable())
-                .map(|v| v.id)
+                .cloned()
                 .collect();
             n.vms.retain(|_, v| v.state.killable());
             gone
         });
-        for id in gone {
-            let dir = self.instance_dir(id);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!("cannot remove {}: {e}", dir.display());
-                }
-            }
+        for vm in gone {
+            self.remove_instance(&vm).await;
         }
         Ok(self.ok())
+    }
+
+    /// Releases a dead VM's host resources and removes its instance directory.
+    async fn remove_instance(&self, vm: &Vm) {
+        let dir = self.instance_dir(vm.id);
+        if let Ok(rt) = self.runtime_of(vm) {
+            if let Err(e) = rt.destroy(vm, &dir).await {
+                tracing::warn!("releasing {}: {e}", vm.name);
+            }
+        }
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot remove {}: {e}", dir.display());
+            }
+        }
     }
 
     /// Kills every VM of a namespace being destroyed and removes their instance
@@ -324,7 +334,7 @@ impl ControlPlane {
                     }
                 }
             }
-            let _ = std::fs::remove_dir_all(self.instance_dir(vm.id));
+            self.remove_instance(vm).await;
         }
     }
 
