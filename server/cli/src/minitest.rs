@@ -136,6 +136,7 @@ impl Runner {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default()
                 .to_string();
+            let name = stem(&name).to_string();
             std::fs::write(dir.join(format!("{name}.got")), &got)?;
             let want = std::fs::read_to_string(dir.join(format!("{name}.want"))).ok();
             if want.as_deref() == Some(got.as_str()) {

@@ -109,6 +109,10 @@ fn expand_element(spec: &str) -> Result<Vec<String>, RangeError> {
         };
         let width = if lo.len() == hi.len() { lo.len() } else { 0 };
         let (start, end) = (atoi(lo)?, atoi(hi)?);
+        // Fail before the loop: counting up to a huge bound would exhaust memory first.
+        if end > i64::from(i32::MAX) {
+            return Err(RangeError::OutOfRange(start.max(i64::from(i32::MAX) + 1)));
+        }
         for n in start..=end {
             note(&format!("{n:0width$}"), n, &mut pad)?;
         }

@@ -1,0 +1,2 @@
+# minimega answers the text, not an error
+help nosuchcommand
