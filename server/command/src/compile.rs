@@ -36,6 +36,12 @@ pub enum CompileError {
     },
 }
 
+/// How deeply `(command)` sub-commands may nest (`.columns a .filter b .columns c …`).
+pub const MAX_NESTING: usize = 32;
+
+/// Compiled sub-commands of one line, by the number of tokens they span.
+type Memo = std::collections::HashMap<usize, Option<Command>>;
+
 /// A handler table with its patterns parsed once.
 #[derive(Debug, Clone)]
 pub struct Compiler {
@@ -70,21 +76,33 @@ impl Compiler {
         Ok(Compiler { patterns })
     }
 
-    /// Compile one line; blank or comment-only lines give `Ok(None)`.
+    /// Compile one line; blank or comment-only lines give `Ok(None)`. Sub-commands may
+    /// nest [`MAX_NESTING`] deep.
     pub fn compile(&self, input: &str) -> Result<Option<Command>, CompileError> {
         let original = input.trim();
         let tokens = lex::lex(original)?;
         if tokens.is_empty() {
             return Ok(None);
         }
-        self.compile_tokens(&tokens, original).map(Some)
+        let mut memo = Memo::default();
+        self.compile_tokens(&tokens, original, &mut memo, 0)
+            .map(Some)
     }
 
-    fn compile_tokens(&self, tokens: &[String], original: &str) -> Result<Command, CompileError> {
+    fn compile_tokens(
+        &self,
+        tokens: &[String],
+        original: &str,
+        memo: &mut Memo,
+        depth: usize,
+    ) -> Result<Command, CompileError> {
+        if depth > MAX_NESTING {
+            return Err(CompileError::Invalid(original.to_string()));
+        }
         let mut apropos: Vec<(usize, usize, Match)> = Vec::new();
         for (h, patterns) in self.patterns.iter().enumerate() {
             for (p, pattern) in patterns.iter().enumerate() {
-                let Some(m) = self.match_pattern(&pattern.items, tokens) else {
+                let Some(m) = self.match_pattern(&pattern.items, tokens, memo, depth) else {
                     continue;
                 };
                 if m.exact {
@@ -104,7 +122,13 @@ impl Compiler {
     }
 
     /// Match `tokens` against one pattern's items.
-    fn match_pattern(&self, items: &[Item], tokens: &[String]) -> Option<Match> {
+    fn match_pattern(
+        &self,
+        items: &[Item],
+        tokens: &[String],
+        memo: &mut Memo,
+        depth: usize,
+    ) -> Option<Match> {
         let mut m = Match {
             args: Args::default(),
             sub: None,
@@ -152,7 +176,16 @@ impl Compiler {
                         .map(|s| lex::quote(s))
                         .collect::<Vec<_>>()
                         .join(" ");
-                    let sub = self.compile_tokens(rest, &text).ok()?;
+                    // A sub-command is always a suffix of the line: compile each suffix
+                    // once, or ambiguous prefixes would recompile it exponentially.
+                    let sub = match memo.get(&rest.len()) {
+                        Some(done) => done.clone()?,
+                        None => {
+                            let done = self.compile_tokens(rest, &text, memo, depth + 1).ok();
+                            memo.insert(rest.len(), done.clone());
+                            done?
+                        }
+                    };
                     m.args.subcommand = Some(text);
                     m.sub = Some(Box::new(sub));
                     t = tokens.len();

@@ -28,7 +28,13 @@ pub enum RangeError {
     /// A number beyond Go's `MaxInt32`.
     #[error("value of out range: {0}")]
     OutOfRange(i64),
+    /// More names than [`MAX_NAMES`]: refused rather than exhausting memory.
+    #[error("range too large: more than {MAX_NAMES} names")]
+    TooLarge,
 }
+
+/// The most names one range expression may expand to.
+pub const MAX_NAMES: i64 = 100_000;
 
 /// Go's `strconv.Atoi` on a 64-bit platform.
 fn atoi(s: &str) -> Result<i64, RangeError> {
@@ -113,6 +119,9 @@ fn expand_element(spec: &str) -> Result<Vec<String>, RangeError> {
         if end > i64::from(i32::MAX) {
             return Err(RangeError::OutOfRange(start.max(i64::from(i32::MAX) + 1)));
         }
+        if end.saturating_sub(start) >= MAX_NAMES {
+            return Err(RangeError::TooLarge);
+        }
         for n in start..=end {
             note(&format!("{n:0width$}"), n, &mut pad)?;
         }
@@ -129,6 +138,9 @@ pub fn split_list(list: &str) -> Result<Vec<String>, RangeError> {
     let mut out = Vec::new();
     for part in split_elements(list)? {
         out.extend(expand_element(part)?);
+        if out.len() as i64 > MAX_NAMES {
+            return Err(RangeError::TooLarge);
+        }
     }
     Ok(out)
 }

@@ -114,6 +114,26 @@ pub(crate) fn bool_choice(args: &Args) -> Option<bool> {
     }
 }
 
+/// The largest script `read` accepts.
+const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+
+/// Reads a script, refusing files larger than [`MAX_SCRIPT_BYTES`] (or endless ones such
+/// as `/dev/zero`).
+async fn read_script(path: &str) -> std::io::Result<String> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path).await?;
+    let mut buf = Vec::new();
+    file.take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut buf)
+        .await?;
+    if buf.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(std::io::Error::other(format!(
+            "script larger than {MAX_SCRIPT_BYTES} bytes"
+        )));
+    }
+    String::from_utf8(buf).map_err(std::io::Error::other)
+}
+
 fn render_batches(raw: Vec<RawBatch>) -> Vec<Batch> {
     raw.into_iter()
         .map(|(resp, flags)| {
@@ -185,7 +205,13 @@ impl ControlPlane {
         };
         let flags = *lock(&self.inner.flags);
         let batches = self.execute(session, cmd, flags).await;
-        Ok(batches.into_iter().flat_map(|(r, _)| r).collect())
+        let resps: Vec<Response> = batches.into_iter().flat_map(|(r, _)| r).collect();
+        // `namespace`, `read` and `ns run` report failures as responses; over HTTP a
+        // lone failure is the request's failure.
+        match resps.as_slice() {
+            [only] if !only.error.is_empty() => Err(DomainError::Invalid(only.error.clone())),
+            _ => Ok(resps),
+        }
     }
 
     fn expand_alias(&self, line: &str) -> String {
@@ -224,6 +250,12 @@ impl ControlPlane {
             if spec.scope == Scope::Builtin {
                 return self.builtin(session, name, cmd, flags).await;
             }
+            let mut cmd = cmd;
+            if flags.preprocess {
+                if let Err(e) = self.preprocess(&mut cmd.args) {
+                    return vec![(vec![Response::error(&host, e.to_string())], flags)];
+                }
+            }
             match name {
                 "namespace" => return self.namespace_cmd(session, cmd, flags).await,
                 "read" => return self.read(session, &cmd.args, flags).await,
@@ -235,13 +267,7 @@ impl ControlPlane {
                 }
                 _ => {}
             }
-            let mut args = cmd.args;
-            if flags.preprocess {
-                if let Err(e) = self.preprocess(&mut args) {
-                    return vec![(vec![Response::error(&host, e.to_string())], flags)];
-                }
-            }
-            let result = self.dispatch(session, name, &args).await;
+            let result = self.dispatch(session, name, &cmd.args).await;
             let resps = match result {
                 Ok(r) => r,
                 Err(e) => vec![Response::error(&host, e.to_string())],
@@ -371,8 +397,9 @@ impl ControlPlane {
         let Some(name) = cmd.args.string("name").map(str::to_string) else {
             return vec![(vec![self.namespace_table(session)], flags)];
         };
-        if let Err(e) = crate::vm::launch::check_name(&name) {
-            return vec![(vec![Response::error(&host, e.to_string())], flags)];
+        if crate::vm::launch::check_name(&name).is_err() {
+            let e = format!("invalid namespace name `{name}`: use letters, digits, '_', '.', '-'");
+            return vec![(vec![Response::error(&host, e)], flags)];
         }
         self.namespace_or_create(&name);
         match cmd.sub {
@@ -424,7 +451,7 @@ impl ControlPlane {
             return vec![(vec![Response::error(&host, e)], flags)];
         }
         let path = args.string("file").unwrap_or_default().to_string();
-        let text = match tokio::fs::read_to_string(&path).await {
+        let text = match read_script(&path).await {
             Ok(t) => t,
             Err(e) => return vec![(vec![Response::error(&host, format!("{path}: {e}"))], flags)],
         };

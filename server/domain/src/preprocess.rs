@@ -54,8 +54,7 @@ impl ControlPlane {
     fn preprocess_one(&self, value: &str) -> Result<String, DomainError> {
         let expanded = expand_vars(value, |name| self.env_var(name));
         if let Some(rest) = expanded.strip_prefix("file:") {
-            let rel = rest.trim_start_matches('/');
-            let path = self.files_dir().join(rel);
+            let path = crate::ops::files::inside(self.files_dir(), rest)?;
             if !path.exists() {
                 return Err(DomainError::NotFound("file not found".to_string()));
             }

@@ -361,7 +361,6 @@ async fn unknown_paths_are_404_and_wrong_methods_405() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: namespace, read and ns_run (the engine's special operations) answer 200 with the error inside the response"]
 async fn special_operations_report_errors_with_an_error_status() {
     let app = TestApp::spawn().await;
     let (status, errors) = fails(&app, "namespace", "minimega", args().s("name", "a b")).await;
@@ -379,7 +378,6 @@ async fn special_operations_report_errors_with_an_error_status() {
 }
 
 #[tokio::test]
-#[ignore = "server bug: the arguments of read (and namespace) skip the preprocessor, so `read $files/x` reads a file literally named `$files/x`"]
 async fn read_expands_preprocessor_variables_like_every_command() {
     let app = TestApp::builder().plain().files_env().spawn().await;
     app.write_file("s.mm", "echo from the script\n");

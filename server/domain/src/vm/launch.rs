@@ -8,6 +8,9 @@ pub enum LaunchError {
     /// A count of zero.
     #[error("invalid number of vms (must be > 0)")]
     BadCount,
+    /// A count beyond what one launch may ask for.
+    #[error("invalid number of vms (must be <= {MAX_LAUNCH})")]
+    TooMany,
     /// Nothing to launch.
     #[error("no VMs to launch")]
     Empty,
@@ -28,6 +31,9 @@ pub enum LaunchError {
     Range(String),
 }
 
+/// The most VMs one `vm launch` may ask for.
+pub const MAX_LAUNCH: i64 = 100_000;
+
 /// Checks a VM (or namespace) name: not empty, only `[A-Za-z0-9_.-]`.
 pub fn check_name(name: &str) -> Result<(), LaunchError> {
     let ok = !name.is_empty()
@@ -46,6 +52,9 @@ pub fn parse_names(spec: &str) -> Result<Vec<String>, LaunchError> {
     if let Ok(n) = spec.parse::<i64>() {
         if n <= 0 {
             return Err(LaunchError::BadCount);
+        }
+        if n > MAX_LAUNCH {
+            return Err(LaunchError::TooMany);
         }
         return Ok(vec![String::new(); n as usize]);
     }
@@ -76,6 +85,11 @@ mod tests {
     #[test]
     fn count_gives_that_many_unnamed_vms() {
         assert_eq!(parse_names("3").unwrap(), vec![String::new(); 3]);
+    }
+
+    #[test]
+    fn huge_counts_are_rejected_before_allocating() {
+        assert_eq!(parse_names("99999999999"), Err(LaunchError::TooMany));
     }
 
     #[test]
