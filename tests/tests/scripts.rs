@@ -37,10 +37,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "clear_vm_tag_named_clears_all",
         "2.4 quirk (fixed later) not reproduced: clear vm tag <vm> <tag> removes only that tag",
     ),
-    (
-        "help_no_entry",
-        "`help <unknown>` is an error instead of the response text `no help entry for ...`",
-    ),
 ];
 
 /// A line diff of `want` and `got` (longest common subsequence), `-` want, `+` got.

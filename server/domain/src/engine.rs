@@ -351,11 +351,11 @@ impl ControlPlane {
         }
         let joined = words.join(" ");
         match joined.split_once('=') {
-            Some((alias, expansion)) => {
+            Some((alias, expansion)) if !alias.trim().is_empty() => {
                 lock(&self.inner.aliases).insert(alias.to_string(), expansion.to_string());
                 Response::new(host)
             }
-            None => Response::error(host, "expected alias of format `alias=expansion`"),
+            _ => Response::error(host, "expected alias of format `alias=expansion`"),
         }
     }
 

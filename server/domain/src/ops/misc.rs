@@ -30,9 +30,12 @@ impl ControlPlane {
     }
 
     pub(crate) fn help(&self, args: &Args) -> DomainResult<Response> {
-        ferromega_command::help::help(&HANDLERS, args.list("command"))
-            .map(|t| self.text(t))
-            .map_err(DomainError::invalid)
+        // minimega answers an unknown topic with text, not an error.
+        let text = match ferromega_command::help::help(&HANDLERS, args.list("command")) {
+            Ok(t) => t,
+            Err(e) => e.to_string(),
+        };
+        Ok(self.text(text))
     }
 
     pub(crate) fn history(&self) -> DomainResult<Response> {
