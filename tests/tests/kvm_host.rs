@@ -3,7 +3,10 @@
 //! killed with SIGKILL that finds its VMs again. Needs root, QEMU and the guest image
 //! (`misc/images/build target/images`); fails loudly when any is missing.
 
-#![expect(clippy::unwrap_used, reason = "a test: a failed unwrap is a failed test")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -23,7 +23,10 @@ pub const GLOBAL: &[&str] = &[
     "file_list",
     "file_get",
     "file_delete",
-    "file_status", "disk_create", "disk_snapshot", "disk_info",
+    "file_status",
+    "disk_create",
+    "disk_snapshot",
+    "disk_info",
 ];
 
 /// The HTTP method of an operation.

@@ -178,14 +178,14 @@ mod tests {
             w.write_all(b"{\"QMP\":{\"version\":{},\"capabilities\":[]}}\n")
                 .await
                 .unwrap();
+            // One request per reply, then hang up: the client sees the socket close.
             let mut seen = Vec::new();
-            let mut replies = replies.into_iter();
-            while let Ok(Some(line)) = lines.next_line().await {
+            for r in replies {
+                let Ok(Some(line)) = lines.next_line().await else {
+                    break;
+                };
                 seen.push(line);
-                match replies.next() {
-                    Some(r) => w.write_all(format!("{r}\n").as_bytes()).await.unwrap(),
-                    None => break,
-                }
+                w.write_all(format!("{r}\n").as_bytes()).await.unwrap();
             }
             seen
         });

@@ -48,9 +48,12 @@ impl ControlPlane {
     }
 
     pub(crate) fn write(&self, args: &Args) -> DomainResult<Response> {
-        let file = args.string("file").unwrap_or_default();
+        // Relative to the files directory, not the server's working directory (minimega
+        // used its cwd, which for a shared server is nobody's business).
+        let file = self.files_path(args.string("file").unwrap_or_default());
         let text = lock(&self.inner.history).join("\n");
-        std::fs::write(file, text).map_err(|e| DomainError::Host(format!("{file}: {e}")))?;
+        std::fs::write(&file, text)
+            .map_err(|e| DomainError::Host(format!("{}: {e}", file.display())))?;
         Ok(self.ok())
     }
 

@@ -49,6 +49,7 @@ pub fn test_vm(config: VmConfig) -> Vm {
         generation: 0,
         pid: 0,
         cc_active: false,
+        hotplug: BTreeMap::new(),
     }
 }
 
