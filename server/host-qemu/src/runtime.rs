@@ -94,14 +94,16 @@ impl QemuRuntime {
 
     async fn connect_qmp(dir: &Path, exited: &watch::Receiver<bool>) -> Result<Qmp, String> {
         let path = dir.join("qmp");
-        for _ in 0..100 {
+        // QEMU creates the socket a few hundred milliseconds after it starts: poll
+        // finely so a launch waits no longer than it must (10 s in all).
+        for _ in 0..1000 {
             if *exited.borrow() {
                 return Err(format!("qemu exited: {}", process::log_tail(dir)));
             }
             if let Ok(stream) = tokio::net::UnixStream::connect(&path).await {
                 return Qmp::connect(stream).await.map_err(|e| e.to_string());
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Err("unable to connect to qmp socket".to_string())
     }
