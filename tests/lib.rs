@@ -176,6 +176,7 @@ impl TestAppBuilder {
             system: Arc::new(LinuxSystem),
             kvm: None,
             container: None,
+            network: None,
         };
         let cp = ControlPlane::new(settings, backends);
 

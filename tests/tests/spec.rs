@@ -1,5 +1,6 @@
 //! Spec sync: the committed `openapi/openapi.json` is what the code generates, its
-//! operations are exactly the command handlers (plus `command` and `suggest`), and each
+//! operations are exactly the command handlers (plus `command`, `suggest` and the live
+//! endpoints `events`, `console`, `console_ws`), and each
 //! sits at the route the handler table gives it.
 
 use std::collections::BTreeSet;
@@ -8,6 +9,9 @@ use ferromega_command::handlers::operations;
 use ferromega_command::routes::{route_of, Verb};
 use ferromega_tests::workspace_root;
 use serde_json::Value;
+
+/// Operations of the spec that are not command handlers.
+const LIVE_AND_COMMAND: [&str; 5] = ["command", "suggest", "events", "console", "console_ws"];
 
 const REGENERATE: &str = "cargo run -p ferromega-daemon -- openapi > openapi/openapi.json";
 
@@ -82,8 +86,11 @@ fn openapi_operations_are_the_handlers_plus_command_and_suggest() {
         .map(|(_, _, id)| id)
         .collect();
     let mut handlers: BTreeSet<String> = operations().map(|(_, h)| h.name.clone()).collect();
-    handlers.insert("command".to_string());
-    handlers.insert("suggest".to_string());
+    // Endpoints that are not command handlers: the command line, completion, and the
+    // live endpoints (events WebSocket, console ticket, console WebSocket).
+    for extra in LIVE_AND_COMMAND {
+        handlers.insert(extra.to_string());
+    }
     let missing_in_spec: Vec<&String> = handlers.difference(&in_spec).collect();
     let missing_handlers: Vec<&String> = in_spec.difference(&handlers).collect();
     assert!(
@@ -133,7 +140,7 @@ fn every_operation_sits_at_its_route() {
 }
 
 #[test]
-fn command_and_suggest_sit_at_their_paths() {
+fn command_suggest_and_live_endpoints_sit_at_their_paths() {
     let ops = spec_operations(&committed());
     let find = |id: &str| {
         ops.iter()
@@ -145,6 +152,12 @@ fn command_and_suggest_sit_at_their_paths() {
         Some(("post", "/api/v1/namespaces/{ns}/command"))
     );
     assert_eq!(find("suggest"), Some(("get", "/api/v1/suggest")));
+    assert_eq!(find("events"), Some(("get", "/api/v1/events")));
+    assert_eq!(
+        find("console"),
+        Some(("post", "/api/v1/namespaces/{ns}/vms/{name}/console"))
+    );
+    assert_eq!(find("console_ws"), Some(("get", "/api/v1/console/ws")));
 }
 
 #[test]

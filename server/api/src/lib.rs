@@ -3,6 +3,8 @@
 //! These are what travels over HTTP and the minimega socket. They carry no behaviour
 //! beyond conversion; the domain and the command language build on them.
 
+pub mod events;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};

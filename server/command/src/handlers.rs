@@ -641,6 +641,264 @@ fn disks() -> Vec<HandlerSpec> {
     ]
 }
 
+fn networking() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "vm_net_connect",
+            VmTarget,
+            &["vm net <connect,> <vm target> <tap position> <vlan> [bridge]"],
+            "move a VM NIC to a VLAN",
+            "Connect NIC number tap position of the target VMs to a VLAN (number or alias) on \
+             a bridge (default: the NIC's current bridge, else mega_bridge). Works on running \
+             and stopped VMs.",
+        ),
+        h(
+            "vm_net_disconnect",
+            VmTarget,
+            &["vm net <disconnect,> <vm target> <tap position>"],
+            "disconnect a VM NIC",
+            "Unplug NIC number tap position of the target VMs from its bridge; it shows as \
+             disconnected.",
+        ),
+        h(
+            "tap",
+            Local,
+            &["tap"],
+            "list host taps",
+            "Table bridge | tap | vlan of the host taps of the namespace.",
+        ),
+        h(
+            "tap_create",
+            Local,
+            &[
+                "tap <create,> <vlan>",
+                "tap <create,> <vlan> name <tap name>",
+                "tap <create,> <vlan> <dhcp,> [tap name]",
+                "tap <create,> <vlan> ip <ip> [tap name]",
+                "tap <create,> <vlan> bridge <bridge>",
+                "tap <create,> <vlan> bridge <bridge> name [tap name]",
+                "tap <create,> <vlan> bridge <bridge> <dhcp,> [tap name]",
+                "tap <create,> <vlan> bridge <bridge> ip <ip> [tap name]",
+            ],
+            "create a host tap",
+            "Create an interface of this host on a VLAN (alias allowed) of a bridge (default \
+             mega_bridge), optionally with a static IP (CIDR) or an address from DHCP. Prints \
+             its name (default mega_tapN). The tap belongs to the namespace.",
+        ),
+        h(
+            "tap_delete",
+            Local,
+            &["tap <delete,> <tap name or all>"],
+            "delete host taps",
+            "Delete a host tap of the namespace, or all of them.",
+        ),
+        h(
+            "clear_tap",
+            Local,
+            &["clear tap"],
+            "delete all host taps",
+            "Delete every host tap of the namespace.",
+        ),
+        h(
+            "bridge",
+            Local,
+            &["bridge"],
+            "list bridges",
+            "Table bridge | preexisting | vlans | trunks | tunnels of the bridges this server \
+             uses.",
+        ),
+        h(
+            "bridge_trunk",
+            Local,
+            &["bridge <trunk,> <bridge> <interface>"],
+            "add a trunk port",
+            "Add a host interface to a bridge as a trunk (untagged traffic; this kernel has no \
+             802.1q).",
+        ),
+        h(
+            "bridge_notrunk",
+            Local,
+            &["bridge <notrunk,> <bridge> <interface>"],
+            "remove a trunk port",
+            "Remove a trunk interface from a bridge (the interface stays).",
+        ),
+        h(
+            "bridge_tunnel",
+            Local,
+            &["bridge <tunnel,> <vxlan,gre> <bridge> <remote ip>"],
+            "tunnel a bridge to another host",
+            "Connect the bridge to the same bridge on another host: every VLAN travels in its \
+             own VXLAN VNI (or GRE key) equal to the VLAN. Prints the tunnel's name.",
+        ),
+        h(
+            "bridge_notunnel",
+            Local,
+            &["bridge <notunnel,> <bridge> <interface>"],
+            "remove a tunnel",
+            "Remove a tunnel (by the name bridge tunnel printed) from a bridge.",
+        ),
+        h(
+            "qos_add",
+            VmTarget,
+            &[
+                "qos <add,> <vm target> <interface> <loss,> <percent>",
+                "qos <add,> <vm target> <interface> <delay,> <duration>",
+                "qos <add,> <vm target> <interface> <rate,> <bw> <kbit,mbit,gbit>",
+            ],
+            "shape traffic to a VM NIC",
+            "Add packet loss (percent), delay (Go duration, bare number = ms) or a rate limit \
+             to traffic towards a NIC of the target VMs. Rate replaces loss and delay and vice \
+             versa. Delay needs the kernel's netem qdisc.",
+        ),
+        h(
+            "clear_qos",
+            VmTarget,
+            &["clear qos <vm target> [tap index]"],
+            "remove qos",
+            "Remove the qos of one NIC (or all) of the target VMs.",
+        ),
+        h(
+            "capture",
+            Broadcast,
+            &["capture"],
+            "list captures",
+            "Table bridge | type | interface | mode | compress | path of the namespace's \
+             captures.",
+        ),
+        h(
+            "capture_pcap_snaplen",
+            Broadcast,
+            &["capture <pcap,> <snaplen,> [size]"],
+            "show or set the pcap snaplen",
+            "Bytes kept of each frame by new pcap captures (default 1600; 0 = default).",
+        ),
+        h(
+            "capture_pcap_filter",
+            Broadcast,
+            &["capture <pcap,> <filter,> [bpf]"],
+            "show or set the pcap filter",
+            "BPF expression (tcpdump syntax) for new pcap captures; checked when a capture \
+             starts.",
+        ),
+        h(
+            "capture_netflow_mode",
+            Broadcast,
+            &["capture <netflow,> <mode,> [raw,ascii]"],
+            "show or set the netflow mode",
+            "Output format of new netflow captures.",
+        ),
+        h(
+            "capture_netflow_gzip",
+            Broadcast,
+            &["capture <netflow,> <gzip,> [true,false]"],
+            "show or set netflow compression",
+            "Whether new netflow capture files are gzipped.",
+        ),
+        h(
+            "capture_pcap_vm",
+            VmTarget,
+            &["capture <pcap,> vm <vm name> <interface index> <filename>"],
+            "capture a VM NIC",
+            "Write the traffic of a VM's NIC to a pcap file (relative paths are in the files \
+             directory), with the namespace's snaplen and filter.",
+        ),
+        h(
+            "capture_pcap_delete_vm",
+            VmTarget,
+            &["capture <pcap,> <delete,> vm <vm name>"],
+            "stop VM captures",
+            "Stop the pcap captures of a VM, or of all VMs.",
+        ),
+        h(
+            "capture_pcap_bridge",
+            Local,
+            &["capture <pcap,> bridge <bridge> <filename>"],
+            "capture a bridge",
+            "Write every frame entering a bridge (all its VLANs) to a pcap file.",
+        ),
+        h(
+            "capture_pcap_delete_bridge",
+            Local,
+            &["capture <pcap,> <delete,> bridge <bridge>"],
+            "stop bridge captures",
+            "Stop the pcap captures of a bridge, or of all bridges.",
+        ),
+        h(
+            "capture_netflow_bridge",
+            Local,
+            &[
+                "capture <netflow,> <bridge,> <bridge> <filename>",
+                "capture <netflow,> <bridge,> <bridge> <tcp,udp> <hostname:port>",
+            ],
+            "capture netflow of a bridge",
+            "Collect NetFlow v5 records of a bridge into a file or a socket. Needs a NetFlow \
+             exporter on the bridge (Open vSwitch); not available on Linux-bridge hosts.",
+        ),
+        h(
+            "capture_netflow_delete_bridge",
+            Local,
+            &["capture <netflow,> <delete,> bridge <name>"],
+            "stop netflow captures",
+            "Stop the netflow captures of a bridge.",
+        ),
+        h(
+            "capture_netflow_timeout",
+            Local,
+            &["capture <netflow,> <timeout,> [timeout in seconds]"],
+            "show or set the netflow timeout",
+            "Active flow timeout of netflow exporters, in seconds.",
+        ),
+        h(
+            "clear_capture",
+            Broadcast,
+            &["clear capture [netflow,pcap]"],
+            "stop captures",
+            "Stop the namespace's captures.",
+        ),
+        h(
+            "dnsmasq",
+            Local,
+            &["dnsmasq"],
+            "list dnsmasq servers",
+            "Table id | address | min | max | path | pid of running dnsmasq servers.",
+        ),
+        h(
+            "dnsmasq_start",
+            Local,
+            &[
+                "dnsmasq start <listen address> <low dhcp range> <high dhcp range> [config]",
+                "dnsmasq start <config>",
+            ],
+            "start a dnsmasq server",
+            "Start dnsmasq listening on an address of this host (a host tap's), handing out \
+             leases between low and high, optionally with a configuration file.",
+        ),
+        h(
+            "dnsmasq_kill",
+            Local,
+            &["dnsmasq kill <id or all>"],
+            "stop dnsmasq servers",
+            "Stop a dnsmasq server, or all of them.",
+        ),
+        h(
+            "dnsmasq_configure",
+            Local,
+            &[
+                "dnsmasq configure <ID> <ip,>",
+                "dnsmasq configure <ID> <ip,> <mac address> <ip>",
+                "dnsmasq configure <ID> <dns,>",
+                "dnsmasq configure <ID> <dns,> <ip> <hostname>",
+                "dnsmasq configure <ID> <options,>",
+                "dnsmasq configure <ID> <options,> <optionstring>",
+            ],
+            "configure dnsmasq servers",
+            "List or add static leases (mac ip), DNS entries (ip hostname) and DHCP options of \
+             a dnsmasq server (or all).",
+        ),
+    ]
+}
+
 /// Every handler of the language, builtins first.
 pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     let mut v = builtins();
@@ -651,6 +909,7 @@ pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     v.extend(vlans());
     v.extend(files());
     v.extend(disks());
+    v.extend(networking());
     v
 });
 

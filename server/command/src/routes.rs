@@ -27,6 +27,15 @@ pub const GLOBAL: &[&str] = &[
     "disk_create",
     "disk_snapshot",
     "disk_info",
+    "bridge",
+    "bridge_trunk",
+    "bridge_notrunk",
+    "bridge_tunnel",
+    "bridge_notunnel",
+    "dnsmasq",
+    "dnsmasq_start",
+    "dnsmasq_kill",
+    "dnsmasq_configure",
 ];
 
 /// The HTTP method of an operation.

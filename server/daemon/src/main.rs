@@ -42,6 +42,12 @@ enum Mode {
 }
 
 fn main() -> anyhow::Result<()> {
+    // A container's shim: this binary re-executed inside the container's new namespaces.
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(ferromega_host_container::SHIM_ARG))
+    {
+        ferromega_host_container::shim::main();
+    }
     let cli = Cli::parse();
     if let Some(Mode::Serve(args)) = cli.command {
         return serve::serve(args, cli.addr);

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ferromega_domain::{Backends, ControlPlane, Settings};
+use ferromega_host_container::{ContainerRuntime, Options as ContainerOptions};
+use ferromega_host_network::LinuxNetwork;
 use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
@@ -35,6 +37,10 @@ pub struct ServeArgs {
     /// on hosts where /dev/kvm exists but cannot boot guests (nested PVM).
     #[arg(long, default_value = "auto", value_parser = ["kvm", "tcg", "auto"])]
     accel: String,
+    /// cgroup mount root for containers (v1: `<root>/<controller>`, v2: the unified
+    /// mount). Default: below this server's own cgroups, from /proc/self/cgroup.
+    #[arg(long)]
+    cgroup: Option<PathBuf>,
 }
 
 /// The acceleration `--accel` asks for on this host.
@@ -121,7 +127,12 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     let backends = Backends {
         system: Arc::new(LinuxSystem),
         kvm: Some(kvm),
-        container: None,
+        container: Some(Arc::new(ContainerRuntime::new(ContainerOptions {
+            base: base.clone(),
+            cgroup_root: args.cgroup.clone(),
+            shim: PathBuf::from("/proc/self/exe"),
+        }))),
+        network: Some(Arc::new(LinuxNetwork::new())),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,7 +171,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 _ = quit.wait_for(|q| *q) => {}
             }
         };
-        let app = ferromega_http::router(cp.clone());
+        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router());
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -4,6 +4,10 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 
+use crate::network::{
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, Qos,
+    Snooped, TunnelKind,
+};
 use crate::vm::registry::Vm;
 
 /// A boxed future, so the traits stay object-safe behind `Arc<dyn …>`.
@@ -108,6 +112,11 @@ pub trait VmRuntime: Send + Sync {
     /// Releases what the VM held on the host besides its process (mounts, cgroups,
     /// namespaces) before its instance directory `dir` is removed (`vm flush`).
     fn destroy<'a>(&'a self, vm: &'a Vm, dir: &'a Path) -> BoxFuture<'a, Result<(), String>>;
+    /// The PIDs `vm top` samples for the VM: its one process by default; a container's
+    /// runtime lists its cgroup (at most 100, as minimega does).
+    fn processes(&self, vm: &Vm) -> Vec<u32> {
+        vec![vm.pid]
+    }
 }
 
 /// KVM-only operations on a running QEMU.
@@ -159,4 +168,91 @@ pub trait Hypervisor: VmRuntime {
     ) -> BoxFuture<'a, Result<(), String>>;
     /// `[format, virtual size, disk size, backing file]` of an image.
     fn disk_info<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<[String; 4], String>>;
+}
+
+/// The host's network: bridges (a logical name and a VLAN), taps, veths, trunks, tunnels,
+/// qos, captures, address snooping and dnsmasq processes. Errors are texts for users.
+pub trait HostNetwork: Send + Sync {
+    /// Creates a persistent tap for a KVM NIC (`mega_tapN`, never reused), up and plugged
+    /// into `attach` when given; returns its name.
+    fn tap_create<'a>(
+        &'a self,
+        attach: Option<&'a Attach>,
+    ) -> BoxFuture<'a, Result<String, String>>;
+    /// Creates a veth whose inner end goes into the network namespace of process `pid`
+    /// as `inner` with MAC `mac`; the outer end (`mega_tapN`) is plugged into `attach`.
+    /// Returns the outer end's name. The pair disappears with the namespace.
+    fn veth_attach<'a>(
+        &'a self,
+        pid: u32,
+        inner: &'a str,
+        mac: &'a str,
+        attach: Option<&'a Attach>,
+    ) -> BoxFuture<'a, Result<String, String>>;
+    /// Creates a host tap: an interface of this host, up, on a bridge VLAN, with an
+    /// address; returns its name. Nothing is left behind when it fails.
+    fn host_tap_create<'a>(
+        &'a self,
+        spec: &'a HostTapSpec,
+    ) -> BoxFuture<'a, Result<String, String>>;
+    /// Plugs an existing port into `attach`, unplugging it from where it was.
+    fn port_connect<'a>(
+        &'a self,
+        port: &'a str,
+        attach: &'a Attach,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Unplugs a port from its bridge (it stays on the host).
+    fn port_disconnect<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Deletes a port (tap, veth or host tap) with its qos and captures; a port that is
+    /// already gone is not an error.
+    fn port_destroy<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>>;
+    /// Whether an interface of this name exists on the host.
+    fn interface_exists(&self, name: &str) -> bool;
+    /// The logical bridges this server knows.
+    fn bridges(&self) -> BoxFuture<'_, Vec<BridgeInfo>>;
+    /// Adds `iface` to `bridge` as a trunk.
+    fn trunk_add<'a>(
+        &'a self,
+        bridge: &'a str,
+        iface: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Removes the trunk `iface` from `bridge`.
+    fn trunk_remove<'a>(
+        &'a self,
+        bridge: &'a str,
+        iface: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Adds a tunnel to `remote` on `bridge`; returns its name.
+    fn tunnel_add<'a>(
+        &'a self,
+        bridge: &'a str,
+        kind: TunnelKind,
+        remote: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>>;
+    /// Removes the tunnel `name` from `bridge`.
+    fn tunnel_remove<'a>(
+        &'a self,
+        bridge: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>>;
+    /// Shapes the port's egress (traffic towards the VM) as `qos` says, replacing what was
+    /// there; an empty `qos` clears it.
+    fn qos_apply<'a>(&'a self, port: &'a str, qos: &'a Qos) -> BoxFuture<'a, Result<(), String>>;
+    /// Starts a pcap capture; returns its id.
+    fn capture_start<'a>(&'a self, spec: &'a CaptureSpec) -> BoxFuture<'a, Result<u64, String>>;
+    /// Stops a capture (its file is complete afterwards) and returns its figures.
+    fn capture_stop(&self, id: u64) -> BoxFuture<'_, Result<CaptureStats, String>>;
+    /// Addresses snooped on the bridges, by lower-case MAC.
+    fn snooped(&self) -> std::collections::HashMap<String, Snooped>;
+    /// Byte counters of a port, None when it does not exist.
+    fn counters(&self, port: &str) -> Option<Counters>;
+    /// Starts a dnsmasq; returns its PID once it is up.
+    fn dnsmasq_start<'a>(&'a self, spec: &'a DnsmasqSpec) -> BoxFuture<'a, Result<u32, String>>;
+    /// Asks a dnsmasq to re-read its host and option files (SIGHUP).
+    fn dnsmasq_reload(&self, pid: u32) -> Result<(), String>;
+    /// Stops a dnsmasq (SIGTERM) and waits for it.
+    fn dnsmasq_kill(&self, pid: u32) -> BoxFuture<'_, Result<(), String>>;
+    /// Removes everything this server created on the host network that is still there:
+    /// captures, tunnels, trunks, bridges that did not pre-exist, taps.
+    fn reset(&self) -> BoxFuture<'_, ()>;
 }

@@ -6,9 +6,12 @@
 //! from HTTP and through [`ControlPlane::run_line`] from command lines.
 
 pub mod backends;
+pub mod console;
 mod engine;
 pub mod error;
+pub mod events;
 pub mod namespace;
+pub mod network;
 mod ops;
 mod preprocess;
 pub mod vlans;
@@ -21,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferromega_command::render::Flags;
 
-pub use backends::{HostSystem, Hypervisor, VmRuntime};
+pub use backends::{HostNetwork, HostSystem, Hypervisor, VmRuntime};
 pub use engine::Session;
 pub use error::{DomainError, DomainResult};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
@@ -47,6 +50,8 @@ pub struct Backends {
     pub kvm: Option<Arc<dyn Hypervisor>>,
     /// Container runtime, when this server has one.
     pub container: Option<Arc<dyn VmRuntime>>,
+    /// Host network (bridges, taps, qos, captures, dnsmasq), when this server has one.
+    pub network: Option<Arc<dyn HostNetwork>>,
 }
 
 /// Locks a mutex, recovering the data if a panicking thread poisoned it: a
@@ -67,6 +72,8 @@ struct Inner {
     next_vm_id: AtomicU64,
     cpu_profile: Mutex<Option<ops::misc::CpuProfile>>,
     quit: tokio::sync::watch::Sender<bool>,
+    events: events::EventBus,
+    net: Mutex<ops::net::NetState>,
 }
 
 /// The control plane: one per server, cheap to clone, shared by every front end.
@@ -93,6 +100,8 @@ impl ControlPlane {
                 next_vm_id: AtomicU64::new(0),
                 cpu_profile: Mutex::new(None),
                 quit,
+                events: events::EventBus::new(),
+                net: Mutex::new(ops::net::NetState::default()),
             }),
         };
         cp.namespace_or_create(DEFAULT_NAMESPACE);

@@ -124,7 +124,7 @@ impl VmRuntime for QemuRuntime {
                 vm,
                 instance_dir: dir,
                 accel: self.accel,
-                taps: &[],
+                taps: &vm.taps,
                 hugepages: None,
             };
             let argv = argv::apply_overrides(&argv::build(&input), &vm.config.qemu_override);

@@ -2,6 +2,7 @@
 //! endpoints, the generated OpenAPI document — and minimega's unix-socket protocol.
 
 pub mod error;
+pub mod live;
 mod routes;
 pub mod socket;
 pub mod spec;
@@ -11,5 +12,7 @@ use ferromega_domain::ControlPlane;
 
 /// The whole HTTP surface of a server driving `cp`.
 pub fn router(cp: ControlPlane) -> Router {
-    routes::router().with_state(cp)
+    routes::router()
+        .merge(live::router(cp.clone()))
+        .with_state(cp)
 }

@@ -157,7 +157,8 @@ pub fn openapi() -> OpenApi {
                 .build(),
         );
     paths = paths.path("/api/v1/suggest", PathItem::new(HttpMethod::Get, suggest));
-    let components = ComponentsBuilder::new()
+    paths = crate::live::spec::paths(paths);
+    let components = crate::live::spec::schemas(ComponentsBuilder::new())
         .schema_from::<Args>()
         .schema_from::<Response>()
         .schema_from::<Batch>()

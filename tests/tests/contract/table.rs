@@ -12,6 +12,7 @@ use crate::{outcome, Outcome};
 
 mod fields;
 mod kvm;
+mod net;
 
 /// What the call itself must give.
 enum Expect {
@@ -404,6 +405,7 @@ fn cases() -> Vec<Case> {
     ];
     v.extend(fields::field_cases());
     v.extend(kvm::kvm_cases());
+    v.extend(net::net_cases());
     v
 }
 

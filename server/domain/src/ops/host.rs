@@ -54,9 +54,9 @@ impl ControlPlane {
         m.insert("load", s.load);
         m.insert("memused", s.mem_used_mb.to_string());
         m.insert("memtotal", s.mem_total_mb.to_string());
-        // Tap bandwidth arrives with the networking issue; no taps means no traffic.
-        m.insert("rx", "0.0".to_string());
-        m.insert("tx", "0.0".to_string());
+        let (rx, tx) = self.host_bandwidth();
+        m.insert("rx", format!("{rx:.1}"));
+        m.insert("tx", format!("{tx:.1}"));
         m.insert("vms", vms.len().to_string());
         m.insert("vmlimit", limit.to_string());
         m.insert(
@@ -105,38 +105,55 @@ impl ControlPlane {
                 .collect()
         });
         let sys = self.inner.backends.system.clone();
-        let pids: Vec<u32> = vms.iter().map(|v| v.pid).collect();
+        // A container's processes are its cgroup's (minimega: up to 100 of them).
+        let procs: Vec<Vec<u32>> = vms
+            .iter()
+            .map(|vm| match self.runtime(vm.vm_type) {
+                Some(rt) => rt.processes(vm),
+                None => vec![vm.pid],
+            })
+            .collect();
+        let pids: Vec<u32> = procs.iter().flatten().copied().collect();
         let before = sys.process_sample(&pids);
+        let nic_before = self.nic_counters(&vms);
         let start = std::time::Instant::now();
         tokio::time::sleep(Duration::from_secs(secs)).await;
         let after = sys.process_sample(&pids);
+        let nic_after = self.nic_counters(&vms);
         let wall = start.elapsed().as_secs_f64().max(1e-9);
         let hz = sys.clock_ticks_per_second().max(1) as f64;
         let mib = |b: u64| (b / (1024 * 1024)).to_string();
         let rows = vms
             .iter()
-            .filter_map(|vm| {
-                let a = after.iter().find(|s| s.pid == vm.pid)?;
-                let b = before.iter().find(|s| s.pid == vm.pid);
-                let (cpu, vcpu) = match b {
-                    Some(b) => (
-                        a.cpu_ticks.saturating_sub(b.cpu_ticks) as f64 / hz / wall * 100.0,
-                        a.guest_ticks.saturating_sub(b.guest_ticks) as f64 / hz / wall * 100.0,
-                    ),
-                    None => (0.0, 0.0),
+            .zip(&procs)
+            .filter_map(|(vm, mine)| {
+                let now: Vec<_> = after.iter().filter(|s| mine.contains(&s.pid)).collect();
+                if now.is_empty() {
+                    return None;
+                }
+                let (mut cpu, mut vcpu) = (0.0, 0.0);
+                for a in &now {
+                    if let Some(b) = before.iter().find(|s| s.pid == a.pid) {
+                        cpu += a.cpu_ticks.saturating_sub(b.cpu_ticks) as f64 / hz / wall * 100.0;
+                        vcpu +=
+                            a.guest_ticks.saturating_sub(b.guest_ticks) as f64 / hz / wall * 100.0;
+                    }
+                }
+                let sum = |f: fn(&crate::backends::ProcSample) -> u64| -> u64 {
+                    now.iter().map(|s| f(s)).sum()
                 };
-                let time = Duration::from_secs(a.cpu_ticks / hz as u64);
+                let time = Duration::from_secs(sum(|s| s.cpu_ticks) / hz as u64);
                 Some(vec![
                     vm.name.clone(),
-                    mib(a.virt_bytes),
-                    mib(a.res_bytes),
-                    mib(a.shr_bytes),
+                    mib(sum(|s| s.virt_bytes)),
+                    mib(sum(|s| s.res_bytes)),
+                    mib(sum(|s| s.shr_bytes)),
                     format!("{cpu:.2}"),
                     format!("{vcpu:.2}"),
                     whole_seconds(time),
-                    "1".to_string(),
-                    "0.00".to_string(),
-                    "0.00".to_string(),
+                    now.len().to_string(),
+                    self.nic_rate(vm, &nic_before, &nic_after, wall, true),
+                    self.nic_rate(vm, &nic_before, &nic_after, wall, false),
                 ])
             })
             .collect();

@@ -171,6 +171,7 @@ impl ControlPlane {
 
     pub(crate) async fn clear_all(&self, session: &mut Session) -> DomainResult<Response> {
         self.destroy_namespaces(session, "all").await?;
+        self.net_reset().await;
         self.clear_vlans_all();
         lock(&self.inner.history).clear();
         Ok(self.ok())
@@ -212,6 +213,7 @@ impl ControlPlane {
                 let snapshot = lock(&ns_state).clone();
                 self.teardown_vms(&snapshot).await;
             }
+            self.net_teardown_namespace(ns).await;
             let mut vlans = lock(&self.inner.vlans);
             vlans.clear(ns, "");
             self.write_vlans_file(&vlans);

@@ -1,9 +1,15 @@
 //! Operations: one method per command handler, named like it; `dispatch` maps names to them.
 
+mod bandwidth;
+mod bridge;
+pub(crate) mod capture;
+pub(crate) mod dnsmasq;
 pub(crate) mod files;
 mod host;
 pub(crate) mod misc;
+pub(crate) mod net;
 mod ns;
+mod qos;
 mod vlans;
 mod vm;
 mod vm_config;
@@ -85,6 +91,36 @@ impl ControlPlane {
             "file_get" => one(self.file_get(args)),
             "file_delete" => one(self.file_delete(args)),
             "file_status" => one(Ok(self.file_status())),
+            "vm_net_connect" => one(self.vm_net_connect(&ns, args).await),
+            "vm_net_disconnect" => one(self.vm_net_disconnect(&ns, args).await),
+            "tap" => one(self.tap_list(&ns)),
+            "tap_create" => one(self.tap_create(&ns, args).await),
+            "tap_delete" => one(self.tap_delete(&ns, args).await),
+            "clear_tap" => one(self.clear_tap(&ns).await),
+            "bridge" => one(self.bridge(&ns).await),
+            "bridge_trunk" => one(self.bridge_trunk(args, true).await),
+            "bridge_notrunk" => one(self.bridge_trunk(args, false).await),
+            "bridge_tunnel" => one(self.bridge_tunnel(args).await),
+            "bridge_notunnel" => one(self.bridge_notunnel(args).await),
+            "qos_add" => one(self.qos_add(&ns, args).await),
+            "clear_qos" => one(self.clear_qos(&ns, args).await),
+            "capture" => one(self.capture(&ns)),
+            "capture_pcap_snaplen" => one(self.capture_pcap_snaplen(&ns, args)),
+            "capture_pcap_filter" => one(self.capture_pcap_filter(&ns, args)),
+            "capture_netflow_mode" => one(self.capture_netflow_mode(&ns, args)),
+            "capture_netflow_gzip" => one(self.capture_netflow_gzip(&ns, args)),
+            "capture_pcap_vm" => one(self.capture_pcap_vm(&ns, args).await),
+            "capture_pcap_delete_vm" => one(self.capture_pcap_delete_vm(&ns, args).await),
+            "capture_pcap_bridge" => one(self.capture_pcap_bridge(&ns, args).await),
+            "capture_pcap_delete_bridge" => one(self.capture_pcap_delete_bridge(&ns, args).await),
+            "capture_netflow_bridge" => one(self.capture_netflow_bridge()),
+            "capture_netflow_delete_bridge" => one(self.capture_netflow_delete_bridge(args)),
+            "capture_netflow_timeout" => one(self.capture_netflow_timeout(args)),
+            "clear_capture" => one(self.clear_capture(&ns, args).await),
+            "dnsmasq" => one(self.dnsmasq()),
+            "dnsmasq_start" => one(self.dnsmasq_start(args).await),
+            "dnsmasq_kill" => one(self.dnsmasq_kill(args).await),
+            "dnsmasq_configure" => one(self.dnsmasq_configure(args)),
             field if field.starts_with("vm_config_") => {
                 one(self.vm_config_field(&ns, &field["vm_config_".len()..], args))
             }

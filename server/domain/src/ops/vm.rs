@@ -55,6 +55,7 @@ impl ControlPlane {
         } else {
             INFO_COLUMNS
         };
+        self.refresh_ips(ns);
         let vlans = lock(&self.inner.vlans).clone();
         let vms: Vec<Vm> = self.with_ns(ns, |n| n.vms.values().cloned().collect());
         let rows = vms.iter().map(|vm| vm.row(columns, &vlans)).collect();
@@ -213,7 +214,11 @@ impl ControlPlane {
                 pid: 0,
                 cc_active: false,
                 hotplug: Default::default(),
+                taps: Vec::new(),
+                qos: Default::default(),
+                ips: Vec::new(),
             };
+            self.emit_vm(&vm);
             n.vms.insert(id, vm);
         });
         id

@@ -142,6 +142,9 @@ impl ControlPlane {
             pid: 0,
             cc_active: false,
             hotplug: Default::default(),
+            taps: Vec::new(),
+            qos: Default::default(),
+            ips: Vec::new(),
         });
         let (before, after) = hv.preview_argv(&vm);
         Some(format!(

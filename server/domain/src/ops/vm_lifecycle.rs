@@ -86,6 +86,7 @@ impl ControlPlane {
         });
         if let Some(vm) = vm {
             self.persist(&vm);
+            self.emit_vm(&vm);
         }
     }
 
@@ -103,6 +104,7 @@ impl ControlPlane {
         let Some(generation) = generation else { return };
         if let Some(vm) = self.with_ns(ns, |n| n.vms.get(&id).cloned()) {
             self.persist(&vm);
+            self.emit_vm(&vm);
         }
         let cp = self.clone();
         let ns = ns.to_string();
@@ -133,7 +135,7 @@ impl ControlPlane {
             let rt = self.runtime_of(&vm)?;
             let dir = self.instance_dir(vm.id);
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            rt.launch(&vm, &dir).await
+            self.launch_with_nics(ns, &vm, rt.as_ref(), &dir).await
         }
         .await;
         match result {
@@ -308,6 +310,7 @@ impl ControlPlane {
             gone
         });
         for vm in gone {
+            self.emit_removed(&vm);
             self.remove_instance(&vm).await;
         }
         Ok(self.ok())
@@ -315,6 +318,7 @@ impl ControlPlane {
 
     /// Releases a dead VM's host resources and removes its instance directory.
     async fn remove_instance(&self, vm: &Vm) {
+        self.nics_destroy(vm).await;
         let dir = self.instance_dir(vm.id);
         if let Ok(rt) = self.runtime_of(vm) {
             if let Err(e) = rt.destroy(vm, &dir).await {
@@ -339,6 +343,7 @@ impl ControlPlane {
                     }
                 }
             }
+            self.emit_removed(vm);
             self.remove_instance(vm).await;
         }
     }

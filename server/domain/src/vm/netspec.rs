@@ -58,6 +58,9 @@ pub enum NetspecError {
     /// An explicit MAC that does not parse.
     #[error("malformed netspec, invalid mac address: {0}")]
     InvalidMac(String),
+    /// A bridge name the kernel cannot take (over 15 characters, `/`, `:` or spaces).
+    #[error("malformed netspec, invalid bridge name: {0} (at most 15 characters, no '/', ':' or spaces)")]
+    InvalidBridge(String),
     /// The VLAN (number or alias) is invalid or cannot be allocated.
     #[error(transparent)]
     Vlan(#[from] VlanError),
@@ -116,6 +119,13 @@ pub fn parse(spec: &str, namespace: &str, vlans: &mut Vlans) -> Result<NetConfig
     }
     if !mac.is_empty() && !is_mac(mac) {
         return Err(NetspecError::InvalidMac(mac.to_string()));
+    }
+    let bridge_ok = bridge.len() <= 15
+        && bridge
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '/' && c != ':');
+    if !bridge_ok {
+        return Err(NetspecError::InvalidBridge(bridge.to_string()));
     }
     let number = vlan.parse::<i64>().is_ok();
     let id = vlans.lookup(namespace, vlan)?;
@@ -214,6 +224,10 @@ mod tests {
             p("br,10,zz:zz,e1000", v).map_err(|e| e.to_string()),
             Err("malformed netspec, invalid mac address: zz:zz".into())
         );
+        assert!(matches!(
+            p("a_very_long_bridge_name,10", v),
+            Err(NetspecError::InvalidBridge(_))
+        ));
         assert_eq!(
             p("4096", v).map_err(|e| e.to_string()),
             Err("invalid VLAN (0 <= vlan < 4096)".into())

@@ -110,6 +110,15 @@ pub struct Vm {
     /// Hotplugged USB drives by id: (file, USB version `1.1` or `2.0`).
     #[serde(default)]
     pub hotplug: BTreeMap<u32, (String, String)>,
+    /// Tap (KVM) or outer veth end (container) of each NIC, empty when it has none.
+    #[serde(default)]
+    pub taps: Vec<String>,
+    /// Qos of NICs, by NIC index.
+    #[serde(default)]
+    pub qos: BTreeMap<usize, crate::network::Qos>,
+    /// IPv4 and IPv6 addresses snooped for each NIC (refreshed by `vm info`).
+    #[serde(default)]
+    pub ips: Vec<(String, String)>,
 }
 
 /// Header of `vm info`, in minimega 2.4's order.
@@ -223,14 +232,39 @@ impl Vm {
             "vlan" => comma_list(
                 &nics
                     .iter()
-                    .map(|n| vlans.display(namespace, n.vlan))
+                    .map(|n| match n.bridge.is_empty() {
+                        true => "disconnected".to_string(),
+                        false => vlans.display(namespace, n.vlan),
+                    })
                     .collect::<Vec<_>>(),
             ),
             "bridge" => comma_list(&nics.iter().map(|n| n.bridge.clone()).collect::<Vec<_>>()),
-            "tap" => comma_list(&vec![String::new(); nics.len()]),
+            "tap" => comma_list(
+                &(0..nics.len())
+                    .map(|i| self.taps.get(i).cloned().unwrap_or_default())
+                    .collect::<Vec<_>>(),
+            ),
             "mac" => comma_list(&nics.iter().map(|n| n.mac.clone()).collect::<Vec<_>>()),
-            "ip" | "ip6" => comma_list(&vec![String::new(); nics.len()]),
-            "qos" => "[]".to_string(),
+            "ip" | "ip6" => comma_list(
+                &(0..nics.len())
+                    .map(|i| {
+                        let (v4, v6) = self.ips.get(i).cloned().unwrap_or_default();
+                        if column == "ip" {
+                            v4
+                        } else {
+                            v6
+                        }
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            "qos" => comma_list(
+                &self
+                    .qos
+                    .iter()
+                    .filter(|(_, q)| !q.is_empty())
+                    .map(|(i, q)| format!("{i}: {q}"))
+                    .collect::<Vec<_>>(),
+            ),
             "memory" => c.memory.to_string(),
             "vcpus" => c.vcpus.to_string(),
             "disk" => na(kvm, go_list(&c.disk)),

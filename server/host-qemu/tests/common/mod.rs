@@ -50,6 +50,9 @@ pub fn test_vm(config: VmConfig) -> Vm {
         pid: 0,
         cc_active: false,
         hotplug: BTreeMap::new(),
+        taps: Vec::new(),
+        qos: BTreeMap::new(),
+        ips: Vec::new(),
     }
 }
 

@@ -1,0 +1,575 @@
+//! LinuxNetwork: the real `HostNetwork` on Linux bridges — taps, veths, host taps,
+//! trunks, tunnels, qos, captures, snooping and dnsmasq, for one network namespace.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use ferromega_domain::backends::{BoxFuture, HostNetwork};
+use ferromega_domain::network::{
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, CaptureTarget, Counters, DnsmasqSpec, HostTapIp,
+    HostTapSpec, Qos, Snooped, TunnelKind,
+};
+use tokio::sync::OnceCell;
+
+use crate::bridges::{Net, PortKind, Registry, Tunnel};
+use crate::capture::{self, Capture, PortMap};
+use crate::dnsmasq::Dnsmasqs;
+use crate::names::{host_tap_peer, parse_mac, veth_temp, TapNames};
+use crate::netlink::{Nl, NlError};
+use crate::{dhcp, qos, snoop, sys};
+
+/// A running capture and the interface it listens on (None for bridges).
+struct Running {
+    capture: Capture,
+    port: Option<String>,
+}
+
+/// The host network of this server's network namespace.
+#[derive(Default)]
+pub struct LinuxNetwork {
+    nl: OnceCell<Nl>,
+    reg: tokio::sync::Mutex<Registry>,
+    ports: PortMap,
+    taps: TapNames,
+    captures: Mutex<HashMap<u64, Running>>,
+    next_capture: AtomicU64,
+    snooped: snoop::Table,
+    dnsmasq: Dnsmasqs,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn text(e: NlError) -> String {
+    e.to_string()
+}
+
+impl LinuxNetwork {
+    /// A network backend; netlink and snooping start on first use. Raises the
+    /// open-file limit, since every capture holds a socket and a file.
+    pub fn new() -> Self {
+        if let Err(e) = sys::raise_nofile_limit() {
+            tracing::warn!("cannot raise the open-file limit: {e}");
+        }
+        Self::default()
+    }
+
+    async fn nl(&self) -> Result<&Nl, String> {
+        self.nl
+            .get_or_try_init(|| async {
+                let nl = Nl::connect()?;
+                if let Err(e) = snoop::start(self.snooped.clone()) {
+                    tracing::warn!("ip snooping unavailable: {e}");
+                }
+                Ok::<Nl, NlError>(nl)
+            })
+            .await
+            .map_err(text)
+    }
+
+    fn next_tap(&self) -> String {
+        self.taps.next(|n| sys::if_index(n).is_some())
+    }
+
+    /// Stops the captures listening on `port`.
+    async fn captures_on_stop(&self, port: &str) {
+        let mine: Vec<Running> = {
+            let mut c = lock(&self.captures);
+            let ids: Vec<u64> = c
+                .iter()
+                .filter(|(_, r)| r.port.as_deref() == Some(port))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.into_iter().filter_map(|id| c.remove(&id)).collect()
+        };
+        for r in mine {
+            r.capture.stop().await;
+        }
+    }
+
+    async fn tap_create_inner(&self, attach: Option<&Attach>) -> Result<String, String> {
+        let nl = self.nl().await?;
+        let mut reg = self.reg.lock().await;
+        let new_bridge = attach.filter(|a| !reg.bridges.contains_key(&a.bridge));
+        let mut name = self.next_tap();
+        let mut tries = 0;
+        while let Err(e) = sys::tap_create(&name) {
+            // EBUSY: another process took the name since we looked; take the next.
+            tries += 1;
+            if e.raw_os_error() != Some(libc::EBUSY) || tries > 16 {
+                return Err(format!("creating tap {name}: {e}"));
+            }
+            name = self.next_tap();
+        }
+        let result = async {
+            let idx = nl.must(&name).await?.index;
+            nl.set_up(idx).await?;
+            if let Some(a) = attach {
+                let mut net = Net {
+                    nl,
+                    reg: &mut reg,
+                    ports: &self.ports,
+                };
+                net.attach(&name, a).await?;
+            }
+            Ok::<(), NlError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = nl.delete_name(&name).await;
+            if let Some(a) = new_bridge {
+                let mut net = Net {
+                    nl,
+                    reg: &mut reg,
+                    ports: &self.ports,
+                };
+                net.drop_if_unused(&a.bridge).await;
+            }
+            return Err(text(e));
+        }
+        reg.ports.insert(name.clone(), PortKind::Tap);
+        Ok(name)
+    }
+
+    async fn veth_inner(
+        &self,
+        pid: u32,
+        inner: &str,
+        mac: &str,
+        attach: Option<&Attach>,
+    ) -> Result<String, String> {
+        let nl = self.nl().await?;
+        let mut reg = self.reg.lock().await;
+        let new_bridge = attach.filter(|a| !reg.bridges.contains_key(&a.bridge));
+        let name = self.next_tap();
+        let temp = veth_temp(&name);
+        nl.veth_create(&name, &temp).await.map_err(text)?;
+        let result = async {
+            let t = nl.must(&temp).await?;
+            if let Some(m) = parse_mac(mac) {
+                nl.set_mac(t.index, m).await?;
+            }
+            nl.move_to(t.index, pid, inner).await?;
+            let idx = nl.must(&name).await?.index;
+            nl.set_up(idx).await?;
+            if let Some(a) = attach {
+                let mut net = Net {
+                    nl,
+                    reg: &mut reg,
+                    ports: &self.ports,
+                };
+                net.attach(&name, a).await?;
+            }
+            Ok::<(), NlError>(())
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = nl.delete_name(&name).await;
+            if let Some(a) = new_bridge {
+                let mut net = Net {
+                    nl,
+                    reg: &mut reg,
+                    ports: &self.ports,
+                };
+                net.drop_if_unused(&a.bridge).await;
+            }
+            return Err(text(e));
+        }
+        reg.ports.insert(name.clone(), PortKind::Veth);
+        Ok(name)
+    }
+
+    async fn host_tap_inner(&self, spec: &HostTapSpec) -> Result<String, String> {
+        let nl = self.nl().await?;
+        let mut reg = self.reg.lock().await;
+        let new_bridge = !reg.bridges.contains_key(&spec.attach.bridge);
+        let name = match &spec.name {
+            Some(n) if sys::if_index(n).is_some() => return Err("tap already on bridge".into()),
+            Some(n) => n.clone(),
+            None => self.next_tap(),
+        };
+        let peer = host_tap_peer(&name);
+        nl.veth_create(&name, &peer).await.map_err(text)?;
+        let result = async {
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.attach(&peer, &spec.attach).await.map_err(text)?;
+            let idx = nl.must(&name).await.map_err(text)?.index;
+            nl.set_up(idx).await.map_err(text)?;
+            match &spec.ip {
+                HostTapIp::None => Ok(()),
+                HostTapIp::Static(cidr) => {
+                    let (ip, prefix) = parse_cidr(cidr)?;
+                    nl.addr_add(idx, ip, prefix).await.map_err(text)
+                }
+                HostTapIp::Dhcp => {
+                    let (ip, prefix) = dhcp::lease(&name).await?;
+                    nl.addr_add(idx, ip, prefix).await.map_err(text)
+                }
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            let _ = net.detach(&peer).await;
+            let _ = nl.delete_name(&name).await;
+            if new_bridge {
+                net.drop_if_unused(&spec.attach.bridge).await;
+            }
+            return Err(e);
+        }
+        reg.ports.insert(name.clone(), PortKind::HostTap { peer });
+        Ok(name)
+    }
+
+    /// The enslaved device of a port (a host tap's peer, else the port itself).
+    fn dev_of(reg: &Registry, port: &str) -> String {
+        match reg.ports.get(port) {
+            Some(PortKind::HostTap { peer }) => peer.clone(),
+            _ => port.to_string(),
+        }
+    }
+
+    async fn port_destroy_inner(&self, port: &str) -> Result<(), String> {
+        self.captures_on_stop(port).await;
+        let nl = self.nl().await?;
+        let mut reg = self.reg.lock().await;
+        let dev = Self::dev_of(&reg, port);
+        qos::clear(port).await;
+        let mut net = Net {
+            nl,
+            reg: &mut reg,
+            ports: &self.ports,
+        };
+        net.detach(&dev).await.map_err(text)?;
+        nl.delete_name(port).await.map_err(text)?;
+        net.gc_all().await;
+        reg.ports.remove(port);
+        Ok(())
+    }
+
+    async fn capture_inner(&self, spec: &CaptureSpec) -> Result<u64, String> {
+        self.nl().await?;
+        let (scope, port) = match &spec.target {
+            CaptureTarget::Interface(i) => {
+                let idx = sys::if_index(i).ok_or_else(|| format!("no such interface: {i}"))?;
+                (capture::Scope::Interface(idx), Some(i.clone()))
+            }
+            CaptureTarget::Bridge(b) => {
+                if !self.reg.lock().await.bridges.contains_key(b) {
+                    return Err(format!("unknown bridge: {b}"));
+                }
+                (capture::Scope::Bridge(b.clone(), self.ports.clone()), None)
+            }
+        };
+        let c = capture::start(scope, &spec.path, spec.snaplen, &spec.filter)
+            .await
+            .map_err(|e| e.to_string())?;
+        let id = self.next_capture.fetch_add(1, Ordering::SeqCst);
+        lock(&self.captures).insert(id, Running { capture: c, port });
+        Ok(id)
+    }
+
+    async fn reset_inner(&self) {
+        let all: Vec<Running> = lock(&self.captures).drain().map(|(_, r)| r).collect();
+        for r in all {
+            r.capture.stop().await;
+        }
+        self.dnsmasq.kill_all().await;
+        let Ok(nl) = self.nl().await else { return };
+        let ports: Vec<String> = self.reg.lock().await.ports.keys().cloned().collect();
+        for p in ports {
+            if let Err(e) = self.port_destroy_inner(&p).await {
+                tracing::warn!("removing {p}: {e}");
+            }
+        }
+        let mut reg = self.reg.lock().await;
+        let mut net = Net {
+            nl,
+            reg: &mut reg,
+            ports: &self.ports,
+        };
+        net.teardown().await;
+    }
+}
+
+/// Parses `a.b.c.d[/len]` or an IPv6 address with optional prefix (default: host prefix).
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let bad = || format!("invalid IP address: {s}");
+    let (ip, len) = match s.split_once('/') {
+        Some((ip, len)) => (ip, Some(len)),
+        None => (s, None),
+    };
+    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = match len {
+        Some(l) => l.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
+        None => max,
+    };
+    Ok((ip, prefix))
+}
+
+/// Byte counters of `port` from `/proc/net/dev` (this network namespace's view).
+fn proc_counters(port: &str) -> Option<Counters> {
+    let text = std::fs::read_to_string("/proc/net/dev").ok()?;
+    text.lines().find_map(|l| {
+        let (name, rest) = l.split_once(':')?;
+        if name.trim() != port {
+            return None;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        Some(Counters {
+            rx_bytes: *f.first()?,
+            tx_bytes: *f.get(8)?,
+        })
+    })
+}
+
+impl HostNetwork for LinuxNetwork {
+    fn tap_create<'a>(
+        &'a self,
+        attach: Option<&'a Attach>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(self.tap_create_inner(attach))
+    }
+
+    fn veth_attach<'a>(
+        &'a self,
+        pid: u32,
+        inner: &'a str,
+        mac: &'a str,
+        attach: Option<&'a Attach>,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(self.veth_inner(pid, inner, mac, attach))
+    }
+
+    fn host_tap_create<'a>(
+        &'a self,
+        spec: &'a HostTapSpec,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(self.host_tap_inner(spec))
+    }
+
+    fn port_connect<'a>(
+        &'a self,
+        port: &'a str,
+        attach: &'a Attach,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            let dev = Self::dev_of(&reg, port);
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.attach(&dev, attach).await.map_err(text)
+        })
+    }
+
+    fn port_disconnect<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            let dev = Self::dev_of(&reg, port);
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.detach(&dev).await.map_err(text)
+        })
+    }
+
+    fn port_destroy<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.port_destroy_inner(port))
+    }
+
+    fn interface_exists(&self, name: &str) -> bool {
+        sys::if_index(name).is_some()
+    }
+
+    fn bridges(&self) -> BoxFuture<'_, Vec<BridgeInfo>> {
+        Box::pin(async move {
+            let Ok(nl) = self.nl().await else {
+                return Vec::new();
+            };
+            let mut reg = self.reg.lock().await;
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.gc_all().await;
+            net.list()
+        })
+    }
+
+    fn trunk_add<'a>(
+        &'a self,
+        bridge: &'a str,
+        iface: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            if reg.ports.contains_key(iface) {
+                return Err(format!("{iface} is a port of this server, not a trunk"));
+            }
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.trunk_add(bridge, iface).await.map_err(text)
+        })
+    }
+
+    fn trunk_remove<'a>(
+        &'a self,
+        bridge: &'a str,
+        iface: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            match net.trunk_remove(bridge, iface).await.map_err(text)? {
+                true => Ok(()),
+                false => Err(format!("{iface} is not a trunk of {bridge}")),
+            }
+        })
+    }
+
+    fn tunnel_add<'a>(
+        &'a self,
+        bridge: &'a str,
+        kind: TunnelKind,
+        remote: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            let remote: IpAddr = remote
+                .parse()
+                .map_err(|_| format!("invalid remote ip: {remote}"))?;
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            let name = self.next_tap();
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            match net.tunnel_add(bridge, &name, Tunnel { kind, remote }).await {
+                Ok(()) => Ok(name),
+                Err(e) if kind == TunnelKind::Gre && e.errno() == Some(libc::EOPNOTSUPP) => Err(
+                    "gre tunnels need the kernel's GRE tap support (ip_gre, CONFIG_NET_IPGRE), \
+                     which this kernel does not have; use vxlan"
+                        .to_string(),
+                ),
+                Err(e) if e.errno() == Some(libc::EEXIST) => Err(format!(
+                    "{e} (a VXLAN VNI is the VLAN number: another tunnel on this host already \
+                     carries one of the bridge's VLANs)"
+                )),
+                Err(e) => Err(text(e)),
+            }
+        })
+    }
+
+    fn tunnel_remove<'a>(
+        &'a self,
+        bridge: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let nl = self.nl().await?;
+            let mut reg = self.reg.lock().await;
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            match net.tunnel_remove(bridge, name).await.map_err(text)? {
+                true => Ok(()),
+                false => Err(format!("no tunnel {name} on bridge {bridge}")),
+            }
+        })
+    }
+
+    fn qos_apply<'a>(&'a self, port: &'a str, q: &'a Qos) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { qos::apply(port, q).await.map_err(|e| e.to_string()) })
+    }
+
+    fn capture_start<'a>(&'a self, spec: &'a CaptureSpec) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(self.capture_inner(spec))
+    }
+
+    fn capture_stop(&self, id: u64) -> BoxFuture<'_, Result<CaptureStats, String>> {
+        Box::pin(async move {
+            let r = lock(&self.captures).remove(&id);
+            match r {
+                Some(r) => Ok(r.capture.stop().await),
+                // Its port went away first and took the capture with it.
+                None => Ok(CaptureStats::default()),
+            }
+        })
+    }
+
+    fn snooped(&self) -> HashMap<String, Snooped> {
+        lock(&self.snooped).clone()
+    }
+
+    fn counters(&self, port: &str) -> Option<Counters> {
+        proc_counters(port)
+    }
+
+    fn dnsmasq_start<'a>(&'a self, spec: &'a DnsmasqSpec) -> BoxFuture<'a, Result<u32, String>> {
+        Box::pin(async move { self.dnsmasq.start(spec).await.map_err(|e| e.to_string()) })
+    }
+
+    fn dnsmasq_reload(&self, pid: u32) -> Result<(), String> {
+        self.dnsmasq.reload(pid).map_err(|e| e.to_string())
+    }
+
+    fn dnsmasq_kill(&self, pid: u32) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.dnsmasq.kill(pid).await.map_err(|e| e.to_string()) })
+    }
+
+    fn reset(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.reset_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidrs_default_to_host_prefixes() {
+        assert_eq!(
+            parse_cidr("192.168.100.1"),
+            Ok(("192.168.100.1".parse().expect("ip"), 32))
+        );
+        assert_eq!(parse_cidr("10.0.0.1/24").map(|c| c.1), Ok(24));
+        assert_eq!(parse_cidr("fd00::1/64").map(|c| c.1), Ok(64));
+        assert!(parse_cidr("10.0.0.1/33").is_err());
+        assert!(parse_cidr("nope").is_err());
+    }
+}

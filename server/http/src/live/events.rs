@@ -1,0 +1,231 @@
+//! `GET /api/v1/events`: the events WebSocket — a snapshot, then every change from the
+//! control plane's bus, one JSON text frame per event.
+//!
+//! A slow reader is dropped, never waited for: when it falls [`ferromega_domain::events::CAPACITY`]
+//! events behind (the bus reports `Lagged`) or one send takes longer than [`SEND_TIMEOUT`],
+//! it gets close code 4000 (`lagged`) and should reconnect for a fresh snapshot.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message};
+use ferromega_api::events::Event;
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// Close code sent to a reader that fell behind.
+pub const LAGGED: u16 = 4000;
+
+/// Longest a single send may take before the reader counts as stuck.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// At most this many queued events go out before the socket is flushed.
+const BATCH: usize = 512;
+
+/// Why an events stream ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// The reader closed it.
+    ByReader,
+    /// The reader fell behind and was dropped.
+    Lagged,
+    /// The server is going away (the bus closed).
+    ServerGone,
+    /// A send failed or timed out.
+    Failed,
+}
+
+fn frame(e: &Event) -> Message {
+    Message::Text(serde_json::to_string(e).unwrap_or_default().into())
+}
+
+async fn send<Tx>(tx: &mut Tx, m: Message) -> bool
+where
+    Tx: Sink<Message> + Unpin,
+{
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, tx.send(m)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Streams `snapshot` and then every event of `bus` to the WebSocket halves until the
+/// reader leaves, lags, or the server goes away; pings every `ping_every`.
+pub async fn pump<Tx, Rx, E>(
+    snapshot: Event,
+    mut bus: broadcast::Receiver<Event>,
+    mut tx: Tx,
+    mut rx: Rx,
+    ping_every: Duration,
+) -> Ended
+where
+    Tx: Sink<Message> + Unpin,
+    Rx: Stream<Item = Result<Message, E>> + Unpin,
+{
+    if !send(&mut tx, frame(&snapshot)).await {
+        return Ended::Failed;
+    }
+    let mut ping = tokio::time::interval(ping_every);
+    ping.tick().await;
+    let ended = loop {
+        tokio::select! {
+            ev = bus.recv() => {
+                let first = match ev {
+                    Ok(e) => e,
+                    Err(RecvError::Lagged(_)) => break Ended::Lagged,
+                    Err(RecvError::Closed) => break Ended::ServerGone,
+                };
+                // Whatever else is already queued goes out in the same flush.
+                let mut batch = vec![first];
+                let mut lagged = false;
+                while batch.len() < BATCH {
+                    match bus.try_recv() {
+                        Ok(e) => batch.push(e),
+                        Err(broadcast::error::TryRecvError::Lagged(_)) => {
+                            lagged = true;
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if lagged {
+                    break Ended::Lagged;
+                }
+                let sent = tokio::time::timeout(SEND_TIMEOUT, async {
+                    for e in &batch {
+                        tx.feed(frame(e)).await.map_err(|_| ())?;
+                    }
+                    tx.flush().await.map_err(|_| ())
+                })
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    break Ended::Failed;
+                }
+            }
+            msg = rx.next() => match msg {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break Ended::ByReader,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if !send(&mut tx, Message::Ping(Default::default())).await {
+                    break Ended::Failed;
+                }
+            }
+        }
+    };
+    if ended == Ended::Lagged {
+        let close = Message::Close(Some(CloseFrame {
+            code: LAGGED,
+            reason: "lagged".into(),
+        }));
+        let _ = send(&mut tx, close).await;
+    }
+    let _ = tx.close().await;
+    ended
+}
+
+#[cfg(test)]
+mod tests {
+
+    use std::convert::Infallible;
+
+    use ferromega_api::events::VmSummary;
+    use futures::channel::mpsc;
+
+    use super::*;
+
+    fn vm(name: &str, state: &str) -> Event {
+        Event::Vm {
+            vm: VmSummary {
+                namespace: "minimega".into(),
+                id: 0,
+                name: name.into(),
+                host: "h".into(),
+                state: state.into(),
+                vm_type: "kvm".into(),
+                pid: 1,
+                error: String::new(),
+            },
+        }
+    }
+
+    fn snapshot() -> Event {
+        Event::Snapshot {
+            host: "h".into(),
+            vms: vec![],
+        }
+    }
+
+    fn parse(m: Message) -> Event {
+        match m {
+            Message::Text(t) => serde_json::from_str(t.as_str()).unwrap(),
+            m => panic!("expected text, got {m:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_comes_first_then_changes_in_order() {
+        let (bus_tx, bus_rx) = broadcast::channel(16);
+        let (to_reader, mut reader) = mpsc::unbounded::<Message>();
+        let (_keep, from_reader) = mpsc::unbounded::<Message>();
+        let task = tokio::spawn(pump(
+            snapshot(),
+            bus_rx,
+            to_reader,
+            from_reader.map(Ok::<_, Infallible>),
+            Duration::from_secs(20),
+        ));
+        assert_eq!(parse(reader.next().await.unwrap()), snapshot());
+        bus_tx.send(vm("a", "BUILDING")).unwrap();
+        bus_tx.send(vm("a", "RUNNING")).unwrap();
+        assert_eq!(parse(reader.next().await.unwrap()), vm("a", "BUILDING"));
+        assert_eq!(parse(reader.next().await.unwrap()), vm("a", "RUNNING"));
+        drop(bus_tx);
+        assert_eq!(task.await.unwrap(), Ended::ServerGone);
+    }
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_is_closed_with_4000() {
+        let (bus_tx, bus_rx) = broadcast::channel(4);
+        // Nothing is read until the bus has overflowed.
+        for i in 0..10 {
+            bus_tx.send(vm(&format!("v{i}"), "RUNNING")).unwrap();
+        }
+        let (to_reader, mut reader) = mpsc::unbounded::<Message>();
+        let (_keep, from_reader) = mpsc::unbounded::<Message>();
+        let ended = pump(
+            snapshot(),
+            bus_rx,
+            to_reader,
+            from_reader.map(Ok::<_, Infallible>),
+            Duration::from_secs(20),
+        )
+        .await;
+        assert_eq!(ended, Ended::Lagged);
+        assert_eq!(parse(reader.next().await.unwrap()), snapshot());
+        match reader.next().await.unwrap() {
+            Message::Close(Some(f)) => {
+                assert_eq!(f.code, LAGGED);
+                assert_eq!(f.reason.as_str(), "lagged");
+            }
+            m => panic!("expected close, got {m:?}"),
+        }
+        drop(bus_tx);
+    }
+
+    #[tokio::test]
+    async fn the_reader_leaving_ends_the_stream() {
+        let (_bus_tx, bus_rx) = broadcast::channel::<Event>(4);
+        let (to_reader, _reader) = mpsc::unbounded::<Message>();
+        let (from_tx, from_reader) = mpsc::unbounded::<Message>();
+        from_tx.unbounded_send(Message::Close(None)).unwrap();
+        let ended = pump(
+            snapshot(),
+            bus_rx,
+            to_reader,
+            from_reader.map(Ok::<_, Infallible>),
+            Duration::from_secs(20),
+        )
+        .await;
+        assert_eq!(ended, Ended::ByReader);
+    }
+}

@@ -1,0 +1,168 @@
+//! The live side of the API: the events WebSocket and VNC / terminal consoles (a ticket
+//! over an ordinary request, then a WebSocket relaying the VM's console socket).
+//!
+//! Handlers only translate, as everywhere: the control plane says which socket a VM's
+//! console is and whether it may be opened; [`tickets`] authorises the WebSocket;
+//! [`relay`] and [`events`] move the bytes.
+
+pub mod events;
+pub mod origin;
+pub mod relay;
+pub mod spec;
+pub mod tickets;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferromega_api::events::ConsoleTicket;
+use ferromega_api::{ErrorBody, HostError};
+use ferromega_domain::ControlPlane;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use origin::origin_allowed;
+use tickets::{Binding, Tickets, TICKET_TTL};
+
+/// State of the live routes: the control plane and the outstanding console tickets.
+#[derive(Clone)]
+pub(crate) struct Live {
+    cp: ControlPlane,
+    tickets: Arc<Tickets>,
+}
+
+/// The live routes, over `cp`, with a ticket store of their own.
+pub(crate) fn router<S>(cp: ControlPlane) -> Router<S> {
+    let live = Live {
+        cp,
+        tickets: Arc::new(Tickets::new(TICKET_TTL)),
+    };
+    Router::new()
+        .route("/api/v1/events", get(events_ws))
+        .route(
+            "/api/v1/namespaces/{ns}/vms/{name}/console",
+            post(console_ticket),
+        )
+        .route("/api/v1/console/ws", get(console_ws))
+        .with_state(live)
+}
+
+/// A refusal that is not a domain error (a bad Origin or ticket), in the one error body.
+fn refuse(status: StatusCode, host: &str, msg: impl Into<String>) -> Response {
+    let body = ErrorBody {
+        errors: vec![HostError {
+            error: msg.into(),
+            host: host.to_string(),
+        }],
+    };
+    (status, Json(body)).into_response()
+}
+
+fn cross_origin(host: &str) -> Response {
+    refuse(
+        StatusCode::FORBIDDEN,
+        host,
+        "cross-origin websocket refused: the Origin is not this server",
+    )
+}
+
+/// `GET /api/v1/events`: the events WebSocket.
+async fn events_ws(State(live): State<Live>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    if !origin_allowed(&headers) {
+        return cross_origin(live.cp.host());
+    }
+    ws.on_upgrade(move |socket| async move {
+        let (snapshot, bus) = live.cp.subscribe();
+        let (tx, rx) = socket.split();
+        let ended = events::pump(snapshot, bus, tx, rx, relay::PING_EVERY).await;
+        tracing::debug!("events stream ended: {ended:?}");
+    })
+}
+
+/// `POST /api/v1/namespaces/{ns}/vms/{name}/console`: a ticket for the VM's console.
+async fn console_ticket(
+    State(live): State<Live>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<ConsoleTicket>, Response> {
+    let host = live.cp.host().to_string();
+    let target = live
+        .cp
+        .console_target(&ns, &name)
+        .map_err(|e| ApiError::domain(&host, &e).into_response())?;
+    let binding = Binding {
+        namespace: target.namespace.clone(),
+        id: target.id,
+        name: target.name.clone(),
+    };
+    let ticket = live
+        .tickets
+        .issue(binding, Instant::now())
+        .map_err(|e| refuse(StatusCode::SERVICE_UNAVAILABLE, &host, e.to_string()))?;
+    Ok(Json(ConsoleTicket {
+        url: format!("/api/v1/console/ws?ticket={ticket}"),
+        ticket,
+        kind: target.kind.as_str().to_string(),
+        expires_in: live.tickets.ttl().as_secs(),
+        namespace: target.namespace,
+        name: target.name,
+    }))
+}
+
+/// Query of the console WebSocket.
+#[derive(Debug, Deserialize)]
+struct ConsoleQuery {
+    ticket: String,
+    /// When given with `vm`, the ticket must have been issued for this namespace.
+    ns: Option<String>,
+    /// When given, the ticket must have been issued for this VM (name or ID).
+    vm: Option<String>,
+}
+
+/// `GET /api/v1/console/ws?ticket=…`: the console WebSocket of the ticket's VM.
+async fn console_ws(
+    State(live): State<Live>,
+    headers: HeaderMap,
+    Query(q): Query<ConsoleQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let host = live.cp.host().to_string();
+    if !origin_allowed(&headers) {
+        return cross_origin(&host);
+    }
+    let ns = q.ns.as_deref().unwrap_or("minimega");
+    let want = q.vm.as_deref().map(|vm| (ns, vm));
+    let binding = match live.tickets.redeem(&q.ticket, want, Instant::now()) {
+        Ok(b) => b,
+        Err(e) => return refuse(StatusCode::FORBIDDEN, &host, e.to_string()),
+    };
+    // The VM may have stopped, or been replaced, since the ticket was issued.
+    let target = match live.cp.console_target_by_id(&binding.namespace, binding.id) {
+        Ok(t) => t,
+        Err(e) => return ApiError::domain(&host, &e).into_response(),
+    };
+    let stream = match tokio::net::UnixStream::connect(&target.socket).await {
+        Ok(s) => s,
+        Err(e) => {
+            let msg = format!("cannot reach the console of vm {}: {e}", target.name);
+            return refuse(StatusCode::BAD_GATEWAY, &host, msg);
+        }
+    };
+    ws.protocols(["binary"])
+        .on_upgrade(move |socket| async move {
+            let (tx, rx) = socket.split();
+            let r = relay::relay(tx, rx, stream, relay::PING_EVERY).await;
+            tracing::debug!(
+                "console of {} closed: {:?}, {} bytes out, {} in",
+                target.name,
+                r.ended,
+                r.to_viewer,
+                r.to_console
+            );
+        })
+}

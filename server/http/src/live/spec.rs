@@ -1,0 +1,149 @@
+//! The live endpoints in the OpenAPI document: `events` (the events WebSocket), `console`
+//! (a console ticket) and `console_ws` (the console WebSocket). They are not command
+//! handlers: the spec-sync test allows these three ids besides `command` and `suggest`.
+
+use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::ComponentsBuilder;
+use utoipa::openapi::{ContentBuilder, PathsBuilder, Ref, Required};
+use utoipa::PartialSchema;
+
+fn json_ref(name: &str) -> utoipa::openapi::Content {
+    ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name(name)))
+        .build()
+}
+
+fn error(desc: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(desc)
+        .content("application/json", json_ref("ErrorBody"))
+        .build()
+}
+
+fn param(
+    name: &str,
+    at: ParameterIn,
+    required: bool,
+    desc: &str,
+) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(at)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(desc))
+        .schema(Some(String::schema()))
+        .build()
+}
+
+/// Adds the live endpoints to `paths`.
+pub fn paths(paths: PathsBuilder) -> PathsBuilder {
+    let events = OperationBuilder::new()
+        .operation_id(Some("events"))
+        .summary(Some("watch VM launches, state changes and removals"))
+        .description(Some(
+            "Upgrades to a WebSocket. The server sends JSON text frames, each an `Event`: \
+             first a `snapshot` of every VM of every namespace, then `vm` (launched or \
+             changed) and `vm_removed` events as they happen. A reader that falls too far \
+             behind is closed with code 4000 (`lagged`) and should reconnect. A browser's \
+             Origin must be this server.",
+        ))
+        .tag("events")
+        .response(
+            "101",
+            ResponseBuilder::new()
+                .description("switching to the WebSocket; its messages are Events")
+                .content("application/json", json_ref("Event"))
+                .build(),
+        )
+        .response("403", error("the Origin is another site"));
+    let ticket = OperationBuilder::new()
+        .operation_id(Some("console"))
+        .summary(Some("a ticket to open a VM's console"))
+        .description(Some(
+            "A single-use ticket, valid for 30 seconds, bound to this VM (namespace and \
+             ID): open `url` as a WebSocket with it. KVM VMs have a VNC console (raw RFB \
+             in binary frames), containers a terminal (the bytes of their pty).",
+        ))
+        .tag("console")
+        .parameter(param(
+            "ns",
+            ParameterIn::Path,
+            true,
+            "namespace (minimega is the default one)",
+        ))
+        .parameter(param("name", ParameterIn::Path, true, "VM name or ID"))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("the ticket")
+                .content("application/json", json_ref("ConsoleTicket"))
+                .build(),
+        )
+        .response("404", error("no such VM"))
+        .response("409", error("the VM is not running or has no console"))
+        .response("503", error("too many tickets outstanding"));
+    let ws = OperationBuilder::new()
+        .operation_id(Some("console_ws"))
+        .summary(Some("open a VM's console"))
+        .description(Some(
+            "Upgrades to a WebSocket relaying the console of the ticket's VM: binary \
+             frames both ways (raw RFB for VNC, pty bytes for terminals; text frames from \
+             the viewer are taken as bytes). Several viewers may watch one VM. The server \
+             pings every 20 seconds. A browser's Origin must be this server.",
+        ))
+        .tag("console")
+        .parameter(param(
+            "ticket",
+            ParameterIn::Query,
+            true,
+            "a ticket from the console endpoint",
+        ))
+        .parameter(param(
+            "ns",
+            ParameterIn::Query,
+            false,
+            "with vm: the namespace the ticket must be for (default minimega)",
+        ))
+        .parameter(param(
+            "vm",
+            ParameterIn::Query,
+            false,
+            "the VM (name or ID) the ticket must be for",
+        ))
+        .response(
+            "101",
+            ResponseBuilder::new()
+                .description("switching to the console WebSocket")
+                .build(),
+        )
+        .response(
+            "403",
+            error("a bad Origin, or a ticket unknown, used, expired or for another VM"),
+        )
+        .response("404", error("the VM is gone"))
+        .response("409", error("the VM is no longer running"))
+        .response("502", error("the VM's console socket cannot be reached"));
+    paths
+        .path("/api/v1/events", PathItem::new(HttpMethod::Get, events))
+        .path(
+            "/api/v1/namespaces/{ns}/vms/{name}/console",
+            PathItem::new(HttpMethod::Post, ticket),
+        )
+        .path("/api/v1/console/ws", PathItem::new(HttpMethod::Get, ws))
+}
+
+/// Adds the live endpoints' schemas to `components`.
+pub fn schemas(components: ComponentsBuilder) -> ComponentsBuilder {
+    components
+        .schema_from::<Event>()
+        .schema_from::<VmSummary>()
+        .schema_from::<ConsoleTicket>()
+}

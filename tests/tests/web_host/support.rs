@@ -1,0 +1,250 @@
+//! Shared by the web host tests (`console_host`, `browser`): a real `ferromega serve`
+//! with QEMU under TCG over a temporary base, a KVM VM config for the test guest, and
+//! WebSocket helpers. Every precondition fails loudly with the command that fixes it.
+
+#![allow(dead_code, reason = "each test binary uses part of the support module")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferromega_api::{Args, Response};
+use ferromega_client::Client;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The `ferromega` binary next to this test (built by `cargo build --workspace`).
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("ferromega");
+    assert!(
+        bin.is_file(),
+        "{} missing: run `cargo build --workspace` first",
+        bin.display()
+    );
+    bin
+}
+
+/// The guest image folder, checked.
+pub fn images() -> PathBuf {
+    assert!(
+        Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "qemu-system-x86_64 missing: apt-get install qemu-system-x86 qemu-utils"
+    );
+    let dir = std::env::var_os("FERROMEGA_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/images"));
+    for f in ["miniccc.kernel", "miniccc.initrd"] {
+        assert!(
+            dir.join(f).is_file(),
+            "{} missing: run `misc/images/build {}`",
+            dir.join(f).display(),
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The container image (`minicccfs`), checked, with what containers need of the host.
+pub fn container_image() -> PathBuf {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().next())
+        == Some("0");
+    assert!(root, "container consoles need root");
+    let dir = std::env::var_os("FERROMEGA_IMAGES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/images"));
+    let fs = dir.join("minicccfs");
+    assert!(
+        fs.join("init").is_file(),
+        "{} missing: run `misc/images/build {}`",
+        fs.display(),
+        dir.display()
+    );
+    fs
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A `ferromega serve --accel tcg` over `<tmp>/base`, killed (with its VMs cleared) on drop.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    /// The base directory.
+    pub base: PathBuf,
+    /// The temporary folder holding the base and the log.
+    pub tmp: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server in a fresh temporary folder named with `prefix`.
+    pub fn start(prefix: &str) -> Server {
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .tempdir()
+            .expect("tempdir");
+        let base = tmp.path().join("base");
+        std::fs::create_dir_all(&base).expect("base");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(binary())
+            .args(["serve", "--base"])
+            .arg(&base)
+            .args(["--addr", &addr, "--accel", "tcg", "--level", "info"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(tmp.path().join("server.log")).expect("log"))
+            .spawn()
+            .expect("start ferromega serve");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(Instant::now() < deadline, "server did not listen on {addr}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            addr,
+            base,
+            tmp,
+        }
+    }
+
+    /// A client of the server.
+    pub fn client(&self) -> Client {
+        Client::new(&self.addr)
+    }
+
+    /// `http://<addr><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// `ws://<addr><path>`.
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("ws://{}{path}", self.addr)
+    }
+
+    /// Configures the test guest (kernel, initrd, 128 MB) in namespace minimega.
+    pub async fn configure_guest(&self) {
+        let images = images();
+        let c = self.client();
+        let kernel = images.join("miniccc.kernel");
+        let initrd = images.join("miniccc.initrd");
+        ok(&c, &format!("vm config kernel {}", kernel.display())).await;
+        ok(&c, &format!("vm config initrd {}", initrd.display())).await;
+        ok(
+            &c,
+            "vm config append console=ttyS0 no_timer_check quiet panic=-1",
+        )
+        .await;
+        ok(&c, "vm config memory 128").await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // `clear all` kills the QEMUs; a killed server would leave them running.
+        let addr = self.addr.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                let _ = rt.block_on(async {
+                    tokio::time::timeout(
+                        Duration::from_secs(20),
+                        Client::new(&addr).command("minimega", "clear all"),
+                    )
+                    .await
+                });
+            }
+        })
+        .join();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a line; every response must succeed.
+pub async fn ok(c: &Client, line: &str) -> Vec<Response> {
+    let reply = c.command("minimega", line).await.expect("command");
+    let resps: Vec<Response> = reply.batches.into_iter().flat_map(|b| b.resp).collect();
+    for r in &resps {
+        assert!(r.error.is_empty(), "`{line}` failed: {}", r.error);
+    }
+    resps
+}
+
+/// The value of `column` for VM `name` in `vm info`.
+pub async fn info(c: &Client, name: &str, column: &str) -> String {
+    let r = c
+        .invoke("vm_info", "minimega", &Args::default())
+        .await
+        .expect("vm info");
+    let t = &r[0];
+    let col = t.header.iter().position(|h| h == column).expect("column");
+    let namecol = t.header.iter().position(|h| h == "name").expect("name");
+    t.tabular
+        .iter()
+        .find(|row| row[namecol] == name)
+        .map(|row| row[col].clone())
+        .unwrap_or_else(|| panic!("no vm {name}"))
+}
+
+/// A WebSocket request for `url`, with an `Origin` header when given.
+pub fn ws_request(
+    url: &str,
+    origin: Option<&str>,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut req = url.into_client_request().expect("ws request");
+    if let Some(o) = origin {
+        req.headers_mut()
+            .insert("origin", HeaderValue::from_str(o).expect("origin header"));
+    }
+    req
+}
+
+/// The HTTP status a refused WebSocket handshake got.
+pub async fn ws_refusal(req: tokio_tungstenite::tungstenite::handshake::client::Request) -> u16 {
+    match tokio_tungstenite::connect_async(req).await {
+        Ok(_) => panic!("the WebSocket was accepted"),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        Err(e) => panic!("unexpected WebSocket error {e}"),
+    }
+}
+
+/// Whether the PNG bytes hold more than one colour.
+pub fn png_is_not_blank(bytes: &[u8]) -> bool {
+    assert_eq!(&bytes[1..4], b"PNG", "not a PNG");
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().expect("png header");
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf).expect("png frame");
+    let data = &buf[..frame.buffer_size()];
+    data.iter().any(|b| *b != data[0])
+}

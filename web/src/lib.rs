@@ -1,0 +1,27 @@
+//! ferromega-web: the dashboard — askama pages and the embedded static files, served by
+//! the same server as the API.
+//!
+//! The pages are shells: their scripts read the same JSON endpoints users script against
+//! (`vm info`, `vm top`, `host` …), their buttons post to them, and the events WebSocket
+//! keeps the VM tables live. Nothing here touches the control plane.
+
+pub mod assets;
+mod pages;
+
+use axum::routing::get;
+use axum::Router;
+
+/// The dashboard's routes: `/`, `/namespaces`, `/ns/{ns}/…` pages and `/static/…`.
+pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/namespaces", get(pages::namespaces))
+        .route("/hosts", get(pages::home_hosts))
+        .route("/api", get(pages::api))
+        .route("/ns/{ns}", get(pages::ns_home))
+        .route("/ns/{ns}/vms", get(pages::vms))
+        .route("/ns/{ns}/vms/{name}", get(pages::vm))
+        .route("/ns/{ns}/screenshots", get(pages::screenshots))
+        .route("/ns/{ns}/hosts", get(pages::hosts))
+        .route("/static/{*path}", get(assets::serve))
+}

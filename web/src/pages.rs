@@ -1,0 +1,171 @@
+//! The pages: one askama template each, filled with the namespace (and VM) of the URL.
+//! Names are checked with minimega's rule before they reach a template.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+
+/// minimega's rule for VM and namespace names (`^[A-Za-z0-9_.-]+$`).
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn bad_name(what: &str, name: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        format!("invalid {what} name {name:?}: names are letters, digits, `_`, `.` and `-`\n"),
+    )
+        .into_response()
+}
+
+/// `/`: the VMs of the default namespace, as miniweb's `/` → `/vms`.
+pub(crate) async fn home() -> Redirect {
+    Redirect::to("/ns/minimega/vms")
+}
+
+/// `/hosts`: the hosts page of the default namespace.
+pub(crate) async fn home_hosts() -> Redirect {
+    Redirect::to("/ns/minimega/hosts")
+}
+
+/// `/ns/{ns}`: its VMs.
+pub(crate) async fn ns_home(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    Redirect::to(&format!("/ns/{ns}/vms")).into_response()
+}
+
+/// The namespaces page.
+#[derive(Template, WebTemplate)]
+#[template(path = "namespaces.html")]
+pub(crate) struct NamespacesPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn namespaces() -> NamespacesPage {
+    NamespacesPage {
+        ns: "minimega".into(),
+        page: "namespaces",
+    }
+}
+
+/// The API page: the OpenAPI document, browsable offline.
+#[derive(Template, WebTemplate)]
+#[template(path = "api.html")]
+pub(crate) struct ApiPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn api() -> ApiPage {
+    ApiPage {
+        ns: "minimega".into(),
+        page: "api",
+    }
+}
+
+/// The VMs of a namespace: the `vm info` and `vm top` tables, live.
+#[derive(Template, WebTemplate)]
+#[template(path = "vms.html")]
+pub(crate) struct VmsPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn vms(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    VmsPage { ns, page: "vms" }.into_response()
+}
+
+/// One VM: details, screenshot, console.
+#[derive(Template, WebTemplate)]
+#[template(path = "vm.html")]
+pub(crate) struct VmPage {
+    ns: String,
+    page: &'static str,
+    name: String,
+}
+
+pub(crate) async fn vm(Path((ns, name)): Path<(String, String)>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    if !valid_name(&name) {
+        return bad_name("vm", &name);
+    }
+    VmPage {
+        ns,
+        page: "vms",
+        name,
+    }
+    .into_response()
+}
+
+/// The screenshots grid of a namespace.
+#[derive(Template, WebTemplate)]
+#[template(path = "screenshots.html")]
+pub(crate) struct ScreenshotsPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn screenshots(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    ScreenshotsPage {
+        ns,
+        page: "screenshots",
+    }
+    .into_response()
+}
+
+/// The hosts of a namespace.
+#[derive(Template, WebTemplate)]
+#[template(path = "hosts.html")]
+pub(crate) struct HostsPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn hosts(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    HostsPage { ns, page: "hosts" }.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_minimegas_rule() {
+        assert!(valid_name("vm-1.a_b"));
+        assert!(!valid_name(""));
+        assert!(!valid_name("a b"));
+        assert!(!valid_name("<script>"));
+        assert!(!valid_name("a/b"));
+    }
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let page = VmPage {
+            ns: "minimega".into(),
+            page: "vms",
+            name: "vm0".into(),
+        };
+        let html = page.render().unwrap_or_default();
+        assert!(html.contains(r#"data-name="vm0""#), "{html}");
+        assert!(html.contains("/static/vm.js"));
+    }
+}
