@@ -6,6 +6,8 @@
 //! (`LinuxSystem`: `shell`, `background`, `check`, `debug`) and has no KVM or container
 //! runtime, as on a host where those are not installed.
 
+pub mod host;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,136 +3,12 @@
 //! killed with SIGKILL that finds its VMs again. Needs root, QEMU and the guest image
 //! (`misc/images/build target/images`); fails loudly when any is missing.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test: a failed unwrap is a failed test"
-)]
-
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ferromega_api::{Args, Response};
 use ferromega_client::Client;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The `ferromega` binary next to this test (built by `cargo build --workspace`).
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("ferromega");
-    assert!(
-        bin.is_file(),
-        "{} missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
-
-fn images() -> PathBuf {
-    let dir = std::env::var_os("FERROMEGA_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/images"));
-    for f in ["miniccc.kernel", "miniccc.initrd"] {
-        assert!(
-            dir.join(f).is_file(),
-            "{} missing: run `misc/images/build {}`",
-            dir.join(f).display(),
-            dir.display()
-        );
-    }
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(base: &Path, addr: &str) -> Server {
-        let child = Command::new(binary())
-            .args(["serve", "--base"])
-            .arg(base)
-            .args(["--addr", addr, "--accel", "tcg", "--level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(base.with_extension("log")).unwrap())
-            .spawn()
-            .expect("start ferromega serve");
-        let s = Server {
-            child,
-            addr: addr.to_string(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "server did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    fn client(&self) -> Client {
-        Client::new(&self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn run(c: &Client, line: &str) -> Vec<Response> {
-    let reply = c.command("minimega", line).await.expect("command");
-    reply.batches.into_iter().flat_map(|b| b.resp).collect()
-}
-
-async fn ok(c: &Client, line: &str) -> Vec<Response> {
-    let resps = run(c, line).await;
-    for r in &resps {
-        assert!(r.error.is_empty(), "`{line}` failed: {}", r.error);
-    }
-    resps
-}
-
-/// The value of `column` for VM `name` in `vm info`.
-async fn info(c: &Client, name: &str, column: &str) -> String {
-    let r = c
-        .invoke("vm_info", "minimega", &Args::default())
-        .await
-        .expect("vm info");
-    let t = &r[0];
-    let col = t.header.iter().position(|h| h == column).expect("column");
-    let namecol = t
-        .header
-        .iter()
-        .position(|h| h == "name")
-        .expect("name column");
-    t.tabular
-        .iter()
-        .find(|row| row[namecol] == name)
-        .map(|row| row[col].clone())
-        .unwrap_or_else(|| panic!("no vm {name}"))
-}
+use ferromega_tests::host::{free_port, guest_images, info, ok, png_is_not_blank, Server};
 
 async fn wait_state(c: &Client, name: &str, state: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -175,27 +51,9 @@ fn qemu_alive(pid: u32) -> bool {
             != Some("Z")
 }
 
-fn png_is_not_blank(path: &Path) -> bool {
-    let bytes = std::fs::read(path).expect("screenshot file");
-    assert_eq!(&bytes[1..4], b"PNG", "not a PNG");
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buf).expect("png frame");
-    let data = &buf[..frame.buffer_size()];
-    data.iter().any(|b| *b != data[0])
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kvm_vm_lifecycle_with_real_qemu() {
-    assert!(
-        Command::new("qemu-system-x86_64")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "qemu-system-x86_64 missing: apt-get install qemu-system-x86 qemu-utils"
-    );
-    let images = images();
+    let images = guest_images();
     let tmp = tempfile::Builder::new()
         .prefix("fm-kvm-")
         .tempdir()
@@ -252,7 +110,10 @@ async fn kvm_vm_lifecycle_with_real_qemu() {
         &format!("vm screenshot vm0 file {} 400", shot.display()),
     )
     .await;
-    assert!(png_is_not_blank(&shot), "screenshot is blank");
+    assert!(
+        png_is_not_blank(&std::fs::read(&shot).unwrap()),
+        "screenshot is blank"
+    );
 
     ok(&c, "vm stop vm0").await;
     assert_eq!(info(&c, "vm0", "state").await, "PAUSED");
@@ -315,11 +176,8 @@ async fn kvm_vm_lifecycle_with_real_qemu() {
     ok(&c, "vm launch kvm vm1").await;
 
     // The server dies with SIGKILL; a new one on the same base finds both VMs.
-    let mut server = server;
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.crash();
     assert!(qemu_alive(pid), "vm0's qemu died with the server");
-    drop(server);
     let server = Server::start(&base, &addr);
     let c = server.client();
     assert_eq!(info(&c, "vm0", "state").await, "RUNNING");

@@ -4,61 +4,20 @@
 
 #![allow(dead_code, reason = "each test binary uses part of the support module")]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ferromega_api::{Args, Response};
 use ferromega_client::Client;
+#[allow(
+    unused_imports,
+    reason = "each test binary uses part of the support module"
+)]
+pub use ferromega_tests::host::{
+    binary, free_port, guest_images as images, info, ok, png_is_not_blank, workspace,
+};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-
-/// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The `ferromega` binary next to this test (built by `cargo build --workspace`).
-pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("ferromega");
-    assert!(
-        bin.is_file(),
-        "{} missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
-
-/// The guest image folder, checked.
-pub fn images() -> PathBuf {
-    assert!(
-        Command::new("qemu-system-x86_64")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "qemu-system-x86_64 missing: apt-get install qemu-system-x86 qemu-utils"
-    );
-    let dir = std::env::var_os("FERROMEGA_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/images"));
-    for f in ["miniccc.kernel", "miniccc.initrd"] {
-        assert!(
-            dir.join(f).is_file(),
-            "{} missing: run `misc/images/build {}`",
-            dir.join(f).display(),
-            dir.display()
-        );
-    }
-    dir
-}
 
 /// The container image (`minicccfs`), checked, with what containers need of the host.
 pub fn container_image() -> PathBuf {
@@ -69,9 +28,7 @@ pub fn container_image() -> PathBuf {
         .and_then(|v| v.split_whitespace().next())
         == Some("0");
     assert!(root, "container consoles need root");
-    let dir = std::env::var_os("FERROMEGA_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/images"));
+    let dir = ferromega_tests::host::images_dir();
     let fs = dir.join("minicccfs");
     assert!(
         fs.join("init").is_file(),
@@ -80,15 +37,6 @@ pub fn container_image() -> PathBuf {
         dir.display()
     );
     fs
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// A `ferromega serve --accel tcg` over `<tmp>/base`, killed (with its VMs cleared) on drop.
@@ -190,32 +138,6 @@ impl Drop for Server {
     }
 }
 
-/// Runs a line; every response must succeed.
-pub async fn ok(c: &Client, line: &str) -> Vec<Response> {
-    let reply = c.command("minimega", line).await.expect("command");
-    let resps: Vec<Response> = reply.batches.into_iter().flat_map(|b| b.resp).collect();
-    for r in &resps {
-        assert!(r.error.is_empty(), "`{line}` failed: {}", r.error);
-    }
-    resps
-}
-
-/// The value of `column` for VM `name` in `vm info`.
-pub async fn info(c: &Client, name: &str, column: &str) -> String {
-    let r = c
-        .invoke("vm_info", "minimega", &Args::default())
-        .await
-        .expect("vm info");
-    let t = &r[0];
-    let col = t.header.iter().position(|h| h == column).expect("column");
-    let namecol = t.header.iter().position(|h| h == "name").expect("name");
-    t.tabular
-        .iter()
-        .find(|row| row[namecol] == name)
-        .map(|row| row[col].clone())
-        .unwrap_or_else(|| panic!("no vm {name}"))
-}
-
 /// A WebSocket request for `url`, with an `Origin` header when given.
 pub fn ws_request(
     url: &str,
@@ -236,15 +158,4 @@ pub async fn ws_refusal(req: tokio_tungstenite::tungstenite::handshake::client::
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("unexpected WebSocket error {e}"),
     }
-}
-
-/// Whether the PNG bytes hold more than one colour.
-pub fn png_is_not_blank(bytes: &[u8]) -> bool {
-    assert_eq!(&bytes[1..4], b"PNG", "not a PNG");
-    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-    let mut reader = decoder.read_info().expect("png header");
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buf).expect("png frame");
-    let data = &buf[..frame.buffer_size()];
-    data.iter().any(|b| *b != data[0])
 }
