@@ -11,7 +11,14 @@ use ferromega_tests::workspace_root;
 use serde_json::Value;
 
 /// Operations of the spec that are not command handlers.
-const LIVE_AND_COMMAND: [&str; 5] = ["command", "suggest", "events", "console", "console_ws"];
+const LIVE_AND_COMMAND: [&str; 6] = [
+    "command",
+    "suggest",
+    "events",
+    "console",
+    "console_ws",
+    "graphs",
+];
 
 const REGENERATE: &str = "cargo run -p ferromega-daemon -- openapi > openapi/openapi.json";
 

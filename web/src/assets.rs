@@ -54,7 +54,7 @@ mod tests {
 
     #[test]
     fn our_own_scripts_and_styles_are_embedded() {
-        for p in ["app.css", "api.js", "vms.js", "vm.js"] {
+        for p in ["app.css", "api.js", "vms.js", "vm.js", "graphs.js"] {
             assert!(asset(p).is_some(), "{p} not embedded");
         }
     }

@@ -23,5 +23,6 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/ns/{ns}/vms/{name}", get(pages::vm))
         .route("/ns/{ns}/screenshots", get(pages::screenshots))
         .route("/ns/{ns}/hosts", get(pages::hosts))
+        .route("/ns/{ns}/graphs", get(pages::graphs))
         .route("/static/{*path}", get(assets::serve))
 }

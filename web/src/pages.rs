@@ -144,6 +144,40 @@ pub(crate) async fn hosts(Path(ns): Path<String>) -> Response {
     HostsPage { ns, page: "hosts" }.into_response()
 }
 
+/// Query of the graphs page.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct GraphsQuery {
+    vm: Option<String>,
+}
+
+/// CPU, memory and network over time of a VM or this host, drawn with uPlot.
+#[derive(Template, WebTemplate)]
+#[template(path = "graphs.html")]
+pub(crate) struct GraphsPage {
+    ns: String,
+    page: &'static str,
+    vm: String,
+}
+
+pub(crate) async fn graphs(
+    Path(ns): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<GraphsQuery>,
+) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    let vm = q.vm.unwrap_or_default();
+    if !vm.is_empty() && !valid_name(&vm) {
+        return bad_name("vm", &vm);
+    }
+    GraphsPage {
+        ns,
+        page: "graphs",
+        vm,
+    }
+    .into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,6 +50,21 @@ impl Client {
         }
     }
 
+    /// A client of the server at `addr` that sends `Authorization: Bearer <token>` with
+    /// every request when `token` is given (servers started with `--auth`).
+    pub fn with_token(addr: &str, token: Option<&str>) -> Self {
+        let mut c = Client::new(addr);
+        let Some(token) = token else { return c };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        if let Ok(http) = reqwest::Client::builder().default_headers(headers).build() {
+            c.http = http;
+        }
+        c
+    }
+
     fn transport(&self, source: reqwest::Error) -> ClientError {
         ClientError::Transport {
             addr: self.base.clone(),

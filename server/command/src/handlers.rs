@@ -899,6 +899,89 @@ fn networking() -> Vec<HandlerSpec> {
     ]
 }
 
+fn cc() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "cc",
+            Broadcast,
+            &["cc"],
+            "command and control summary",
+            "Table clients: how many agents of the namespace are connected to this host.",
+        ),
+        h(
+            "cc_clients",
+            Broadcast,
+            &["cc <clients,>"],
+            "list cc clients",
+            "Table uuid | hostname | arch | os | ip | mac of the connected agents.",
+        ),
+        h(
+            "cc_exec",
+            Broadcast,
+            &["cc <exec,> <command>..."],
+            "run a command on the clients",
+            "Queue a command for every client that matches the current filter; each runs \
+             it in the foreground and its stdout and stderr become its response.",
+        ),
+        h(
+            "cc_background",
+            Broadcast,
+            &["cc <background,> <command>..."],
+            "start a command on the clients",
+            "Queue a command that the clients start in the background, answering at once \
+             with an empty response.",
+        ),
+        h(
+            "cc_commands",
+            Broadcast,
+            &["cc <commands,>"],
+            "list cc commands",
+            "Table id | prefix | command | responses | background | sent | received | \
+             level | filter of the queued commands.",
+        ),
+        h(
+            "cc_responses",
+            Broadcast,
+            &["cc <responses,> <id or prefix or all> [raw,]"],
+            "show command responses",
+            "Print the responses of a command (by ID or prefix, or all): each file under \
+             miniccc_responses as its path and content, or only the content with raw.",
+        ),
+        h(
+            "cc_filter",
+            Broadcast,
+            &["cc <filter,> [filter]..."],
+            "set or show the client filter",
+            "Without arguments, show the filter. Otherwise set it: key=value pairs of \
+             uuid, hostname, arch, os, ip (address or CIDR), mac; other keys (or tag=k=v) \
+             are tags. Later commands go only to matching clients.",
+        ),
+        h(
+            "cc_prefix",
+            Broadcast,
+            &["cc <prefix,> [prefix]"],
+            "set or show the command prefix",
+            "Without arguments, show the prefix. Otherwise set it: later commands carry it.",
+        ),
+        h(
+            "cc_delete",
+            Broadcast,
+            &["cc <delete,> <command,response> <id or prefix or all>"],
+            "delete commands or responses",
+            "Delete commands, or the responses on disk, by ID, prefix or all.",
+        ),
+        h(
+            "clear_cc",
+            Broadcast,
+            &["clear cc [commands,filter,prefix,responses]"],
+            "reset command and control",
+            "Clear commands (and reset IDs), the filter, the prefix or the responses; all \
+             of them when none is named.",
+        ),
+    ]
+}
+
 /// Every handler of the language, builtins first.
 pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     let mut v = builtins();
@@ -910,6 +993,7 @@ pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     v.extend(files());
     v.extend(disks());
     v.extend(networking());
+    v.extend(cc());
     v
 });
 

@@ -15,6 +15,9 @@ struct Cli {
     /// Namespace the CLI starts in.
     #[arg(long, global = true, default_value = "minimega")]
     namespace: String,
+    /// Bearer token for a server started with `--auth` (default: `$FERROMEGA_TOKEN`).
+    #[arg(long, global = true)]
+    token: Option<String>,
     /// Run one command on the server and print its output.
     #[arg(short = 'e', num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
     execute: Option<Vec<String>>,
@@ -39,6 +42,20 @@ enum Mode {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Manage the token file of `serve --auth`.
+    #[command(subcommand)]
+    Auth(AuthCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCmd {
+    /// Add a token named NAME to FILE (created if missing); prints the token once.
+    AddToken {
+        /// The token file.
+        file: std::path::PathBuf,
+        /// The token's name.
+        name: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,11 +69,21 @@ fn main() -> anyhow::Result<()> {
     if let Some(Mode::Serve(args)) = cli.command {
         return serve::serve(args, cli.addr);
     }
+    if let Some(Mode::Auth(AuthCmd::AddToken { file, name })) = &cli.command {
+        let token = ferromega_http::auth::add_token(file, name)?;
+        println!("{token}");
+        return Ok(());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let client = ferromega_client::Client::new(&cli.addr);
+        let token = cli
+            .token
+            .clone()
+            .or_else(|| std::env::var("FERROMEGA_TOKEN").ok())
+            .filter(|t| !t.is_empty());
+        let client = ferromega_client::Client::with_token(&cli.addr, token.as_deref());
         if let Some(words) = cli.execute {
             let ok = ferromega_cli::execute(&client, &cli.namespace, &words.join(" ")).await?;
             std::process::exit(if ok { 0 } else { 1 });
@@ -75,7 +102,7 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
                 Ok(())
             }
-            Some(Mode::Serve(_)) | None => {
+            Some(Mode::Serve(_)) | Some(Mode::Auth(_)) | None => {
                 anyhow::bail!(
                     "nothing to do: use `ferromega serve`, `-e <command>`, `attach` or `test`"
                 )

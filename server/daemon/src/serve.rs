@@ -41,6 +41,10 @@ pub struct ServeArgs {
     /// mount). Default: below this server's own cgroups, from /proc/self/cgroup.
     #[arg(long)]
     cgroup: Option<PathBuf>,
+    /// Token file (`ferromega auth add-token <file> <name>`): when given, every API,
+    /// WebSocket and page request needs one of its tokens.
+    #[arg(long)]
+    auth: Option<PathBuf>,
 }
 
 /// The acceleration `--accel` asks for on this host.
@@ -115,6 +119,14 @@ fn claim_base(base: &Path, force: bool) -> anyhow::Result<PathBuf> {
 pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     init_logging(&args)?;
     let base = args.base.clone();
+    let tokens = args
+        .auth
+        .as_deref()
+        .map(ferromega_http::auth::TokenFile::load)
+        .transpose()?;
+    if tokens.as_ref().is_some_and(|t| t.is_empty()) {
+        bail!("the token file holds no token: add one with `ferromega auth add-token`");
+    }
     let pid_file = claim_base(&base, args.force)?;
     let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
     std::fs::create_dir_all(&files_dir)?;
@@ -139,6 +151,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         .build()?;
     let result = rt.block_on(async move {
         let cp = ControlPlane::new(settings, backends);
+        cp.graphs_start();
         let found = cp.recover().await;
         if found > 0 {
             tracing::info!("found {found} VMs of a previous server");
@@ -172,6 +185,10 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             }
         };
         let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router());
+        let app = match tokens {
+            Some(t) => ferromega_http::auth::protect(app, t, cp.host()),
+            None => app,
+        };
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -62,6 +62,11 @@ pub struct HostStats {
     pub mem_used_mb: u64,
     /// Time since boot.
     pub uptime: std::time::Duration,
+    /// Busy CPU time of all CPUs since boot, clock ticks (`/proc/stat`: all but idle
+    /// and iowait).
+    pub cpu_busy_ticks: u64,
+    /// All CPU time of all CPUs since boot, clock ticks.
+    pub cpu_total_ticks: u64,
 }
 
 /// One process's CPU and memory at one moment (`/proc/<pid>/stat` and `statm`).

@@ -6,10 +6,12 @@
 //! from HTTP and through [`ControlPlane::run_line`] from command lines.
 
 pub mod backends;
+pub mod cc;
 pub mod console;
 mod engine;
 pub mod error;
 pub mod events;
+pub mod graphs;
 pub mod namespace;
 pub mod network;
 mod ops;
@@ -74,6 +76,7 @@ struct Inner {
     quit: tokio::sync::watch::Sender<bool>,
     events: events::EventBus,
     net: Mutex<ops::net::NetState>,
+    graphs: graphs::SharedStore,
 }
 
 /// The control plane: one per server, cheap to clone, shared by every front end.
@@ -102,6 +105,7 @@ impl ControlPlane {
                 quit,
                 events: events::EventBus::new(),
                 net: Mutex::new(ops::net::NetState::default()),
+                graphs: Mutex::default(),
             }),
         };
         cp.namespace_or_create(DEFAULT_NAMESPACE);

@@ -82,6 +82,8 @@ pub struct Namespace {
     pub vm_counter: u64,
     /// VMs of this namespace on this host, by ID.
     pub vms: BTreeMap<u64, Vm>,
+    /// The namespace's command-and-control server.
+    pub cc: crate::cc::CcServer,
 }
 
 impl Namespace {
@@ -98,6 +100,7 @@ impl Namespace {
             schedules: Vec::new(),
             vm_counter: 0,
             vms: BTreeMap::new(),
+            cc: crate::cc::CcServer::default(),
         }
     }
 

@@ -28,6 +28,23 @@ pub fn parse_meminfo(text: &str) -> (u64, u64) {
     (total / 1024, total.saturating_sub(free) / 1024)
 }
 
+/// Busy and total CPU ticks of all CPUs from `/proc/stat`'s `cpu` line.
+pub fn parse_cpu_ticks(stat: &str) -> (u64, u64) {
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0, 0);
+    };
+    // user nice system idle iowait irq softirq steal (guest time is within user).
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = f.iter().sum();
+    let idle = f.get(3).copied().unwrap_or(0) + f.get(4).copied().unwrap_or(0);
+    (total.saturating_sub(idle), total)
+}
+
 /// Host figures from /proc.
 pub fn host_stats() -> HostStats {
     let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
@@ -46,12 +63,15 @@ pub fn host_stats() -> HostStats {
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get() as u64)
         .unwrap_or(1);
+    let (cpu_busy_ticks, cpu_total_ticks) = parse_cpu_ticks(&read("/proc/stat"));
     HostStats {
         cpus,
         load,
         mem_total_mb,
         mem_used_mb,
         uptime,
+        cpu_busy_ticks,
+        cpu_total_ticks,
     }
 }
 
@@ -85,6 +105,13 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_ticks_from_proc_stat() {
+        let stat = "cpu  100 5 50 1000 20 1 2 3 40 0\ncpu0 1 2 3 4 5 6 7 8 9 0\n";
+        assert_eq!(parse_cpu_ticks(stat), (161, 1181));
+        assert_eq!(parse_cpu_ticks(""), (0, 0));
+    }
 
     #[test]
     fn meminfo_used_excludes_free_buffers_and_cache() {

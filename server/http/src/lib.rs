@@ -1,6 +1,7 @@
 //! ferromega-http: the axum router — one endpoint per operation, the command and suggest
 //! endpoints, the generated OpenAPI document — and minimega's unix-socket protocol.
 
+pub mod auth;
 pub mod error;
 pub mod live;
 mod routes;

@@ -10,6 +10,7 @@ use ferromega_tests::{args, TestApp, TEST_HOST};
 
 use crate::{outcome, Outcome};
 
+mod cc;
 mod fields;
 mod kvm;
 mod net;
@@ -406,6 +407,7 @@ fn cases() -> Vec<Case> {
     v.extend(fields::field_cases());
     v.extend(kvm::kvm_cases());
     v.extend(net::net_cases());
+    v.extend(cc::cc_cases());
     v
 }
 

@@ -48,11 +48,19 @@ pub struct Server {
     pub base: PathBuf,
     /// The temporary folder holding the base and the log.
     pub tmp: tempfile::TempDir,
+    /// The bearer token, for a server started with `--auth`.
+    pub token: Option<String>,
 }
 
 impl Server {
     /// Starts a server in a fresh temporary folder named with `prefix`.
     pub fn start(prefix: &str) -> Server {
+        Server::start_with(prefix, false)
+    }
+
+    /// Starts a server; with `auth`, behind a fresh token file (`serve --auth`) whose one
+    /// token is [`Server::token`].
+    pub fn start_with(prefix: &str, auth: bool) -> Server {
         let tmp = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
@@ -60,8 +68,24 @@ impl Server {
         let base = tmp.path().join("base");
         std::fs::create_dir_all(&base).expect("base");
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = Command::new(binary())
-            .args(["serve", "--base"])
+        let mut token = None;
+        let mut cmd = Command::new(binary());
+        if auth {
+            let file = tmp.path().join("tokens");
+            let out = Command::new(binary())
+                .args(["auth", "add-token"])
+                .arg(&file)
+                .arg("tester")
+                .output()
+                .expect("ferromega auth add-token");
+            assert!(out.status.success(), "auth add-token failed: {out:?}");
+            token = Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
+            cmd.arg("serve").arg("--auth").arg(&file);
+        } else {
+            cmd.arg("serve");
+        }
+        let child = cmd
+            .arg("--base")
             .arg(&base)
             .args(["--addr", &addr, "--accel", "tcg", "--level", "info"])
             .stdin(Stdio::null())
@@ -79,12 +103,13 @@ impl Server {
             addr,
             base,
             tmp,
+            token,
         }
     }
 
-    /// A client of the server.
+    /// A client of the server (with its token, if any).
     pub fn client(&self) -> Client {
-        Client::new(&self.addr)
+        Client::with_token(&self.addr, self.token.as_deref())
     }
 
     /// `http://<addr><path>`.
@@ -118,6 +143,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         // `clear all` kills the QEMUs; a killed server would leave them running.
         let addr = self.addr.clone();
+        let token = self.token.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -126,7 +152,8 @@ impl Drop for Server {
                 let _ = rt.block_on(async {
                     tokio::time::timeout(
                         Duration::from_secs(20),
-                        Client::new(&addr).command("minimega", "clear all"),
+                        Client::with_token(&addr, token.as_deref())
+                            .command("minimega", "clear all"),
                     )
                     .await
                 });

@@ -3,6 +3,7 @@
 mod bandwidth;
 mod bridge;
 pub(crate) mod capture;
+mod cc;
 pub(crate) mod dnsmasq;
 pub(crate) mod files;
 mod host;
@@ -121,6 +122,16 @@ impl ControlPlane {
             "dnsmasq_start" => one(self.dnsmasq_start(args).await),
             "dnsmasq_kill" => one(self.dnsmasq_kill(args).await),
             "dnsmasq_configure" => one(self.dnsmasq_configure(args)),
+            "cc" => one(self.cc(&ns)),
+            "cc_clients" => one(self.cc_clients(&ns)),
+            "cc_exec" => one(self.cc_exec(&ns, args)),
+            "cc_background" => one(self.cc_background(&ns, args)),
+            "cc_commands" => one(self.cc_commands(&ns)),
+            "cc_responses" => one(self.cc_responses(&ns, args)),
+            "cc_filter" => one(self.cc_filter(&ns, args)),
+            "cc_prefix" => one(self.cc_prefix(&ns, args)),
+            "cc_delete" => one(self.cc_delete(&ns, args)),
+            "clear_cc" => one(self.clear_cc(&ns, args)),
             field if field.starts_with("vm_config_") => {
                 one(self.vm_config_field(&ns, &field["vm_config_".len()..], args))
             }

@@ -105,6 +105,7 @@ impl ControlPlane {
         if let Some(vm) = self.with_ns(ns, |n| n.vms.get(&id).cloned()) {
             self.persist(&vm);
             self.emit_vm(&vm);
+            self.cc_attach(ns, &vm, &self.instance_dir(id));
         }
         let cp = self.clone();
         let ns = ns.to_string();

@@ -6,6 +6,7 @@
 //! [`relay`] and [`events`] move the bytes.
 
 pub mod events;
+mod graphs;
 pub mod origin;
 pub mod relay;
 pub mod spec;
@@ -50,6 +51,7 @@ pub(crate) fn router<S>(cp: ControlPlane) -> Router<S> {
             post(console_ticket),
         )
         .route("/api/v1/console/ws", get(console_ws))
+        .route("/api/v1/namespaces/{ns}/graphs", get(graphs::graphs))
         .with_state(live)
 }
 

@@ -1,6 +1,6 @@
 //! The live endpoints in the OpenAPI document: `events` (the events WebSocket), `console`
-//! (a console ticket) and `console_ws` (the console WebSocket). They are not command
-//! handlers: the spec-sync test allows these three ids besides `command` and `suggest`.
+//! (a console ticket), `console_ws` (the console WebSocket) and `graphs` (figures over
+//! time). They are not command handlers: the spec-sync test allows these four ids besides `command` and `suggest`.
 
 use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
 use utoipa::openapi::path::{
@@ -131,8 +131,56 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
         .response("404", error("the VM is gone"))
         .response("409", error("the VM is no longer running"))
         .response("502", error("the VM's console socket cannot be reached"));
+    let graphs = OperationBuilder::new()
+        .operation_id(Some("graphs"))
+        .summary(Some("a VM's or the host's figures over time"))
+        .description(Some(
+            "CPU (percent), memory (MB), receive and transmit (MB/s) over time, sampled \
+             once a second by the server: the last 10 minutes one point a second \
+             (`range=10m`), or the last 24 hours one point a minute, each the average of \
+             its minute (`range=24h`). The answer is an object `{host, namespace, vm, \
+             range, step, series: {time, cpu, mem, rx, tx}}`, each series an array with \
+             one value per time (Unix seconds). Without `vm`, the host's figures (CPU is \
+             the percent of all its CPUs busy).",
+        ))
+        .tag("graphs")
+        .parameter(param(
+            "ns",
+            ParameterIn::Path,
+            true,
+            "namespace (minimega is the default one)",
+        ))
+        .parameter(param(
+            "vm",
+            ParameterIn::Query,
+            false,
+            "the VM's name; the host's figures when absent",
+        ))
+        .parameter(param(
+            "range",
+            ParameterIn::Query,
+            false,
+            "10m (default) or 24h",
+        ))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("the series")
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::schema::Object::new()))
+                        .build(),
+                )
+                .build(),
+        )
+        .response("400", error("a bad range, or no such VM"));
     paths
         .path("/api/v1/events", PathItem::new(HttpMethod::Get, events))
+        .path(
+            "/api/v1/namespaces/{ns}/graphs",
+            PathItem::new(HttpMethod::Get, graphs),
+        )
         .path(
             "/api/v1/namespaces/{ns}/vms/{name}/console",
             PathItem::new(HttpMethod::Post, ticket),

@@ -1,0 +1,298 @@
+//! Operations of command and control (`cc …`, `clear cc`), and attaching a launched
+//! VM's agent link to its namespace's cc server.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferromega_api::{Args, Response};
+
+use crate::cc::{serve_link, CcServer, Filter};
+use crate::namespace::DEFAULT_NAMESPACE;
+use crate::vm::registry::{Vm, VmType};
+use crate::{lock, ControlPlane, DomainError, DomainResult};
+
+/// Go's `%v` of a string list: `[a b]`.
+fn go_list(v: &[String]) -> String {
+    format!("[{}]", v.join(" "))
+}
+
+impl ControlPlane {
+    fn cc_server(&self, ns: &str) -> CcServer {
+        self.with_ns(ns, |n| n.cc.clone())
+    }
+
+    /// `<files>/[<ns>/]miniccc_responses`.
+    fn cc_responses_dir(&self, ns: &str) -> PathBuf {
+        let mut d = self.files_dir().to_path_buf();
+        if ns != DEFAULT_NAMESPACE {
+            d.push(ns);
+        }
+        d.join("miniccc_responses")
+    }
+
+    /// Registers a launched VM with its namespace's cc server and opens its agent link:
+    /// a container's agent dials the socket `/cc` in its root, which we listen on; a KVM
+    /// guest's port is QEMU's socket `<dir>/cc`, which we dial.
+    pub(crate) fn cc_attach(&self, ns: &str, vm: &Vm, dir: &Path) {
+        let server = self.cc_server(ns);
+        server.register(&vm.uuid, vm.tags.clone());
+        let responses = self.cc_responses_dir(ns);
+        let cp = self.clone();
+        let ns = ns.to_string();
+        let id = vm.id;
+        let owner = Some(vm.uuid.to_lowercase());
+        let active = {
+            let cp = cp.clone();
+            let ns = ns.clone();
+            move |uuid: &str, on: bool| {
+                if let Some(n) = cp.namespace(&ns) {
+                    for v in lock(&n).vms.values_mut() {
+                        if v.uuid.eq_ignore_ascii_case(uuid) {
+                            v.cc_active = on;
+                        }
+                    }
+                }
+            }
+        };
+        let alive = move || {
+            cp.namespace(&ns)
+                .is_some_and(|n| lock(&n).vms.contains_key(&id))
+        };
+        match vm.vm_type {
+            VmType::Container => {
+                let root = if vm.config.snapshot {
+                    dir.join("fs")
+                } else {
+                    PathBuf::from(&vm.config.filesystem)
+                };
+                let path = root.join("cc");
+                let _ = std::fs::remove_file(&path);
+                let listener = match tokio::net::UnixListener::bind(&path) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!("cc: cannot listen on {}: {e}", path.display());
+                        return;
+                    }
+                };
+                tokio::spawn(async move {
+                    while alive() {
+                        let accepted =
+                            tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
+                        match accepted {
+                            Ok(Ok((stream, _))) => {
+                                let (s, r, a) = (server.clone(), responses.clone(), active.clone());
+                                tokio::spawn(serve_link(s, r, owner.clone(), stream, a));
+                            }
+                            Ok(Err(e)) => {
+                                tracing::warn!("cc: accept on {}: {e}", path.display());
+                                break;
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                });
+            }
+            VmType::Kvm => {
+                let path = dir.join("cc");
+                tokio::spawn(async move {
+                    while alive() {
+                        match tokio::net::UnixStream::connect(&path).await {
+                            Ok(stream) => {
+                                let (s, r) = (server.clone(), responses.clone());
+                                serve_link(s, r, owner.clone(), stream, &active).await;
+                            }
+                            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                });
+            }
+        }
+    }
+
+    pub(crate) fn cc(&self, ns: &str) -> DomainResult<Response> {
+        let n = self.cc_server(ns).clients().len();
+        Ok(self.table(&["clients"], vec![vec![n.to_string()]]))
+    }
+
+    pub(crate) fn cc_clients(&self, ns: &str) -> DomainResult<Response> {
+        let rows = self
+            .cc_server(ns)
+            .clients()
+            .into_iter()
+            .map(|c| {
+                vec![
+                    c.uuid.clone(),
+                    c.hostname.clone(),
+                    c.arch.clone(),
+                    c.os.clone(),
+                    go_list(&c.ips),
+                    go_list(&c.macs),
+                ]
+            })
+            .collect();
+        Ok(self.table(&["uuid", "hostname", "arch", "os", "ip", "mac"], rows))
+    }
+
+    pub(crate) fn cc_exec(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        self.cc_server(ns)
+            .add_command(args.list("command").to_vec(), false);
+        Ok(self.ok())
+    }
+
+    pub(crate) fn cc_background(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        self.cc_server(ns)
+            .add_command(args.list("command").to_vec(), true);
+        Ok(self.ok())
+    }
+
+    pub(crate) fn cc_commands(&self, ns: &str) -> DomainResult<Response> {
+        let rows = self
+            .cc_server(ns)
+            .commands()
+            .into_iter()
+            .map(|c| {
+                vec![
+                    c.id.to_string(),
+                    c.prefix.clone(),
+                    go_list(&c.argv),
+                    c.checked_in.len().to_string(),
+                    c.background.to_string(),
+                    "[]".to_string(),
+                    "[]".to_string(),
+                    String::new(),
+                    c.filter.map(|f| f.to_string()).unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let header = [
+            "id",
+            "prefix",
+            "command",
+            "responses",
+            "background",
+            "sent",
+            "received",
+            "level",
+            "filter",
+        ];
+        Ok(self.table(&header, rows))
+    }
+
+    pub(crate) fn cc_responses(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        let what = args.string("id").unwrap_or_default();
+        let raw = args.flag("raw");
+        let base = self.cc_responses_dir(ns);
+        let mut files = Vec::new();
+        if what == "all" {
+            walk(&base, &mut files);
+        } else if what.parse::<u64>().is_ok() {
+            let d = base.join(what);
+            if !d.is_dir() {
+                return Err(DomainError::NotFound(format!("no responses for {what}")));
+            }
+            walk(&d, &mut files);
+        } else {
+            for id in self.cc_server(ns).ids_with_prefix(what) {
+                walk(&base.join(id.to_string()), &mut files);
+            }
+        }
+        let mut out = String::new();
+        for f in files {
+            let data = std::fs::read_to_string(&f).unwrap_or_default();
+            if raw {
+                out.push_str(&data);
+            } else {
+                let rel = f.strip_prefix(&base).unwrap_or(&f);
+                out.push_str(&format!("{}:\n{data}\n", rel.display()));
+            }
+        }
+        Ok(self.text(out.trim_end().to_string()))
+    }
+
+    pub(crate) fn cc_filter(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        let server = self.cc_server(ns);
+        let words = args.list("filter");
+        if words.is_empty() {
+            let header = ["uuid", "hostname", "arch", "os", "ip", "mac", "tags"];
+            return Ok(match server.filter() {
+                Some(f) => self.table(&header, vec![f.row()]),
+                None => self.ok(),
+            });
+        }
+        let f = Filter::parse(words).map_err(DomainError::invalid)?;
+        server.set_filter(Some(f));
+        Ok(self.ok())
+    }
+
+    pub(crate) fn cc_prefix(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        let server = self.cc_server(ns);
+        match args.string("prefix") {
+            Some(p) => {
+                server.set_prefix(p);
+                Ok(self.ok())
+            }
+            None => Ok(self.text(server.prefix())),
+        }
+    }
+
+    pub(crate) fn cc_delete(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        let what = args.string("id").unwrap_or_default();
+        let server = self.cc_server(ns);
+        if args.flag("command") {
+            server.delete_commands(what);
+            return Ok(self.ok());
+        }
+        let base = self.cc_responses_dir(ns);
+        let ids: Vec<String> = if what == "all" {
+            vec![String::new()]
+        } else if what.parse::<u64>().is_ok() {
+            vec![what.to_string()]
+        } else {
+            server
+                .ids_with_prefix(what)
+                .iter()
+                .map(u64::to_string)
+                .collect()
+        };
+        for id in ids {
+            let _ = std::fs::remove_dir_all(base.join(id));
+        }
+        Ok(self.ok())
+    }
+
+    pub(crate) fn clear_cc(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        let server = self.cc_server(ns);
+        let parts = ["commands", "filter", "prefix", "responses"];
+        let all = !parts.iter().any(|p| args.flag(p));
+        if all || args.flag("commands") {
+            server.clear_commands();
+        }
+        if all || args.flag("filter") {
+            server.set_filter(None);
+        }
+        if all || args.flag("prefix") {
+            server.set_prefix("");
+        }
+        if all || args.flag("responses") {
+            let _ = std::fs::remove_dir_all(self.cc_responses_dir(ns));
+        }
+        Ok(self.ok())
+    }
+}
+
+/// Every file under `dir`, in lexical order of paths.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
