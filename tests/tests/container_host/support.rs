@@ -11,28 +11,11 @@ use ferromega_client::Client;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// The `ferromega` binary next to this test (built by `cargo build --workspace`).
-pub fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("ferromega");
-    assert!(
-        bin.is_file(),
-        "{} missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
+#[allow(
+    unused_imports,
+    reason = "each test binary uses part of the support module"
+)]
+pub use ferromega_tests::host::{binary, free_port, workspace};
 
 /// The container image, after checking what containers need from this host.
 pub fn image() -> PathBuf {
@@ -56,9 +39,7 @@ pub fn image() -> PathBuf {
         cgroups.contains(" - cgroup ") || cgroups.contains(" - cgroup2 "),
         "no cgroup hierarchy is mounted"
     );
-    let dir = std::env::var_os("FERROMEGA_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/images"));
+    let dir = ferromega_tests::host::images_dir();
     let fs = dir.join("minicccfs");
     assert!(
         fs.join("init").is_file(),
@@ -67,14 +48,6 @@ pub fn image() -> PathBuf {
         dir.display()
     );
     fs
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub struct Server {
