@@ -10,12 +10,7 @@ use ferromega_api::{Args, Response};
 use ferromega_client::Client;
 
 /// The workspace root.
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+pub use crate::workspace_root as workspace;
 
 /// The `ferromega` binary next to the running test (built by `cargo build --workspace`).
 pub fn binary() -> PathBuf {

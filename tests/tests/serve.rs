@@ -13,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ferromega_tests::host::free_port;
 use ferromega_tests::workspace_root;
 
 /// The `ferromega` binary of this build, built on first use.
@@ -57,14 +58,6 @@ fn ferromega_bin() -> &'static Path {
         assert!(bin.is_file(), "no ferromega binary at {}", bin.display());
         bin
     })
-}
-
-/// A free loopback port (bound then released; good enough on a test machine).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A `ferromega serve` process over a temporary base; killed by PID when dropped.

@@ -197,6 +197,15 @@ impl Net<'_> {
             .map(|(bridge, vlan)| Attach { bridge, vlan }))
     }
 
+    /// Undoes a port a failed operation created: deletes the interface `name`, and the
+    /// logical bridge too when the operation made it (`new_bridge`) and nothing uses it.
+    pub async fn undo_port(&mut self, name: &str, new_bridge: Option<&str>) {
+        let _ = self.nl.delete_name(name).await;
+        if let Some(logical) = new_bridge {
+            self.drop_if_unused(logical).await;
+        }
+    }
+
     /// Undoes the creation of `logical` by a failed operation: removes it when this
     /// server made it and nothing uses it.
     pub async fn drop_if_unused(&mut self, logical: &str) {

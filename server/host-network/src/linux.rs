@@ -119,15 +119,13 @@ impl LinuxNetwork {
         }
         .await;
         if let Err(e) = result {
-            let _ = nl.delete_name(&name).await;
-            if let Some(a) = new_bridge {
-                let mut net = Net {
-                    nl,
-                    reg: &mut reg,
-                    ports: &self.ports,
-                };
-                net.drop_if_unused(&a.bridge).await;
-            }
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.undo_port(&name, new_bridge.map(|a| a.bridge.as_str()))
+                .await;
             return Err(text(e));
         }
         reg.ports.insert(name.clone(), PortKind::Tap);
@@ -167,15 +165,13 @@ impl LinuxNetwork {
         }
         .await;
         if let Err(e) = result {
-            let _ = nl.delete_name(&name).await;
-            if let Some(a) = new_bridge {
-                let mut net = Net {
-                    nl,
-                    reg: &mut reg,
-                    ports: &self.ports,
-                };
-                net.drop_if_unused(&a.bridge).await;
-            }
+            let mut net = Net {
+                nl,
+                reg: &mut reg,
+                ports: &self.ports,
+            };
+            net.undo_port(&name, new_bridge.map(|a| a.bridge.as_str()))
+                .await;
             return Err(text(e));
         }
         reg.ports.insert(name.clone(), PortKind::Veth);
@@ -222,10 +218,8 @@ impl LinuxNetwork {
                 ports: &self.ports,
             };
             let _ = net.detach(&peer).await;
-            let _ = nl.delete_name(&name).await;
-            if new_bridge {
-                net.drop_if_unused(&spec.attach.bridge).await;
-            }
+            let made = new_bridge.then_some(spec.attach.bridge.as_str());
+            net.undo_port(&name, made).await;
             return Err(e);
         }
         reg.ports.insert(name.clone(), PortKind::HostTap { peer });

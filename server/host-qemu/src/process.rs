@@ -16,16 +16,6 @@ pub struct Child {
     child: tokio::process::Child,
 }
 
-/// Whether `program` resolves through PATH (or is an existing path).
-pub fn in_path(program: &str) -> bool {
-    if program.contains('/') {
-        return Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-        .unwrap_or(false)
-}
-
 /// The last lines QEMU wrote to `<dir>/qemu.log`, for error messages.
 pub fn log_tail(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();

@@ -46,7 +46,7 @@ fn binary(vm: &Vm) -> Result<String, String> {
     }
     ["qemu-system-x86_64", "kvm"]
         .iter()
-        .find(|b| process::in_path(b))
+        .find(|b| ferromega_host_system::in_path(b))
         .map(|b| b.to_string())
         .ok_or_else(|| "kvm not in PATH (install qemu-system-x86)".to_string())
 }

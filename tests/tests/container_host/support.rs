@@ -15,7 +15,7 @@ use tokio::net::UnixStream;
     unused_imports,
     reason = "each test binary uses part of the support module"
 )]
-pub use ferromega_tests::host::{binary, free_port, workspace};
+pub use ferromega_tests::host::{binary, free_port, info, ok, workspace};
 
 /// The container image, after checking what containers need from this host.
 pub fn image() -> PathBuf {
@@ -117,33 +117,11 @@ pub fn server(prefix: &str) -> (tempfile::TempDir, PathBuf, Server) {
     (tmp, base, s)
 }
 
+/// Runs a line and returns every response, errors included.
+#[allow(dead_code, reason = "cc_host uses it; container_host only needs `ok`")]
 pub async fn run(c: &Client, line: &str) -> Vec<Response> {
     let reply = c.command("minimega", line).await.expect("command");
     reply.batches.into_iter().flat_map(|b| b.resp).collect()
-}
-
-pub async fn ok(c: &Client, line: &str) -> Vec<Response> {
-    let resps = run(c, line).await;
-    for r in &resps {
-        assert!(r.error.is_empty(), "`{line}` failed: {}", r.error);
-    }
-    resps
-}
-
-/// The value of `column` for VM `name` in `vm info`.
-pub async fn info(c: &Client, name: &str, column: &str) -> String {
-    let r = c
-        .invoke("vm_info", "minimega", &Args::default())
-        .await
-        .expect("vm info");
-    let t = &r[0];
-    let col = t.header.iter().position(|h| h == column).expect("column");
-    let namecol = t.header.iter().position(|h| h == "name").unwrap();
-    t.tabular
-        .iter()
-        .find(|row| row[namecol] == name)
-        .map(|row| row[col].clone())
-        .unwrap_or_else(|| panic!("no vm {name}"))
 }
 
 pub async fn vm_count(c: &Client) -> usize {
