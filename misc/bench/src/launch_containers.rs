@@ -16,6 +16,10 @@ use clap::Parser;
 use ferromega_api::Args;
 use ferromega_client::Client;
 
+mod common;
+
+use common::{binary, rss_kib};
+
 /// Launch and start N containers through ferromega; report the rate and memory.
 #[derive(Debug, Parser)]
 #[command(name = "launch-containers")]
@@ -102,17 +106,6 @@ impl Server {
     }
 }
 
-/// Resident memory of `pid`, KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Runs a command line, failing on an error reply.
 async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
     let reply = c.command("minimega", line).await?;
@@ -143,23 +136,6 @@ async fn census(c: &Client) -> anyhow::Result<(usize, usize, usize, Option<Strin
     Ok((running, errors.len(), t.tabular.len(), first))
 }
 
-fn find_binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let bin = match flag.or_else(|| std::env::var_os("FERROMEGA_BIN").map(PathBuf::from)) {
-        Some(p) => p,
-        None => std::env::current_exe()?
-            .parent()
-            .context("no folder of this program")?
-            .join("ferromega"),
-    };
-    if !bin.is_file() {
-        bail!(
-            "no ferromega binary at {} (build it, or pass --bin)",
-            bin.display()
-        );
-    }
-    Ok(bin)
-}
-
 fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = flag
         .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
@@ -181,7 +157,7 @@ async fn main() -> anyhow::Result<()> {
     if opts.n == 0 {
         bail!("N must be at least 1");
     }
-    let bin = find_binary(opts.bin)?;
+    let bin = binary(opts.bin)?;
     let image = find_image(opts.images)?;
     let server = Server::start(&bin).await?;
     let c = Client::new(&server.addr);

@@ -17,6 +17,10 @@ use ferromega_api::Args;
 use ferromega_client::Client;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+mod common;
+
+use common::{binary, rss_kib};
+
 /// Launch N VMs through ferromega and N raw QEMUs; compare.
 #[derive(Debug, Parser)]
 #[command(name = "launch-kvm")]
@@ -50,16 +54,6 @@ impl Drop for RawGuard {
             let _ = c.wait();
         }
     }
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 async fn states(c: &Client) -> anyhow::Result<Vec<(String, String, String)>> {
@@ -188,23 +182,6 @@ async fn raw_round(
         r??;
     }
     Ok((start.elapsed(), guard))
-}
-
-fn binary(opt: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let bin = match opt {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("ferromega"),
-    };
-    if !bin.is_file() {
-        bail!(
-            "{} missing: cargo build --release --workspace",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 #[tokio::main]

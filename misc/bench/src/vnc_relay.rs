@@ -21,6 +21,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message;
 
+mod common;
+
+use common::binary;
+
 /// Compare VNC throughput through the relay with a direct socket.
 #[derive(Debug, Parser)]
 #[command(name = "vnc-relay")]
@@ -216,23 +220,6 @@ async fn round(mut p: Pipe, secs: f64, incremental: bool) -> anyhow::Result<f64>
         }
     }
     Ok(bytes as f64 / start.elapsed().as_secs_f64())
-}
-
-fn binary(opt: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let bin = match opt {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("ferromega"),
-    };
-    if !bin.is_file() {
-        bail!(
-            "{} missing: cargo build --release --workspace",
-            bin.display()
-        );
-    }
-    Ok(bin)
 }
 
 async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
