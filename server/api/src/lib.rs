@@ -4,6 +4,7 @@
 //! beyond conversion; the domain and the command language build on them.
 
 pub mod events;
+pub mod mesh;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,7 @@
 //! ferromega-client: the typed HTTP client — `invoke` reaches any operation by its name
 //! (the `operationId`), `command` runs a command line, `suggest` completes one.
 
+use ferromega_api::mesh::{PeerHello, PeerRequest, PEER_HELLO_PATH, PEER_RUN_PATH};
 use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
 use ferromega_command::handlers::by_name;
 use ferromega_command::routes::{route_of, Verb};
@@ -141,6 +142,32 @@ impl Client {
         let resp = self
             .http
             .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        self.decode(resp).await
+    }
+
+    /// Sends a peer handshake or heartbeat (the cluster secret is the client's token).
+    pub async fn peer_hello(&self, hello: &PeerHello) -> Result<PeerHello, ClientError> {
+        self.post_json(PEER_HELLO_PATH, hello).await
+    }
+
+    /// Runs a forwarded command on a peer, returning its responses.
+    pub async fn peer_run(&self, req: &PeerRequest) -> Result<Vec<Response>, ClientError> {
+        self.post_json(PEER_RUN_PATH, req).await
+    }
+
+    async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .post(url)
+            .json(body)
             .send()
             .await
             .map_err(|e| self.transport(e))?;

@@ -287,6 +287,66 @@ fn namespaces() -> Vec<HandlerSpec> {
     ]
 }
 
+fn mesh() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "mesh_degree",
+            Local,
+            &["mesh degree [degree]"],
+            "show or set the mesh degree",
+            "Show or set how many peers this host wants (discovery is not built: peers come \
+             from mesh dial or serve --peers).",
+        ),
+        h(
+            "mesh_dial",
+            Local,
+            &["mesh dial <hostname>"],
+            "connect to a peer",
+            "Connect to the ferromega at hostname[:port] (default port 9001) with the \
+             cluster secret; both hosts become peers.",
+        ),
+        h(
+            "mesh_hangup",
+            Local,
+            &["mesh hangup <hostname>"],
+            "disconnect a peer",
+            "Disconnect the peer called hostname; it forgets this host too.",
+        ),
+        h(
+            "mesh_list",
+            Local,
+            &["mesh list"],
+            "show the mesh",
+            "Each known host, then a |--peer line for each of its peers.",
+        ),
+        h(
+            "mesh_status",
+            Local,
+            &["mesh status"],
+            "show mesh figures",
+            "Table size | degree | peers | context | port (size counts this host and the \
+             peers that answer).",
+        ),
+        h(
+            "mesh_timeout",
+            Local,
+            &["mesh timeout [timeout]"],
+            "show or set the mesh timeout",
+            "Show or set the seconds to wait for a peer's answer (0 = unlimited).",
+        ),
+        h(
+            "mesh_send",
+            Special,
+            &["mesh send <clients or all> (command)"],
+            "run a command on peers",
+            "Run the command on the listed peers (range syntax, or all), in their minimega \
+             namespace; one response per peer, `timed out` for peers that do not answer in \
+             time.",
+        ),
+    ]
+}
+
 fn vms() -> Vec<HandlerSpec> {
     use Scope::*;
     vec![
@@ -987,6 +1047,7 @@ pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     let mut v = builtins();
     v.extend(misc());
     v.extend(namespaces());
+    v.extend(mesh());
     v.extend(vms());
     v.extend(vm_config());
     v.extend(vlans());

@@ -36,6 +36,13 @@ pub const GLOBAL: &[&str] = &[
     "dnsmasq_start",
     "dnsmasq_kill",
     "dnsmasq_configure",
+    "mesh_degree",
+    "mesh_dial",
+    "mesh_hangup",
+    "mesh_list",
+    "mesh_status",
+    "mesh_timeout",
+    "mesh_send",
 ];
 
 /// The HTTP method of an operation.

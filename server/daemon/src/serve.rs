@@ -45,6 +45,53 @@ pub struct ServeArgs {
     /// WebSocket and page request needs one of its tokens.
     #[arg(long)]
     auth: Option<PathBuf>,
+    /// This host's name in the mesh and the `host` column (default: the hostname).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// File holding the cluster secret peers share: with it, this host joins the mesh
+    /// (peers present the secret to each other; without it every peer is refused).
+    #[arg(long)]
+    cluster_secret_file: Option<PathBuf>,
+    /// Peers to dial at start (and retry until they answer): host[:port], comma separated.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    /// A file of peers to dial, one host[:port] a line (`#` comments).
+    #[arg(long)]
+    peers_file: Option<PathBuf>,
+}
+
+/// The cluster secret from `--cluster-secret-file` (its first line), if given.
+fn cluster_secret(args: &ServeArgs) -> anyhow::Result<Option<String>> {
+    let Some(path) = &args.cluster_secret_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read cluster secret {}", path.display()))?;
+    let secret = text.lines().next().unwrap_or_default().trim().to_string();
+    if secret.len() < 16 {
+        bail!(
+            "cluster secret in {} is shorter than 16 characters",
+            path.display()
+        );
+    }
+    Ok(Some(secret))
+}
+
+/// Peers from `--peers` and `--peers-file`.
+fn peer_list(args: &ServeArgs) -> anyhow::Result<Vec<String>> {
+    let mut peers: Vec<String> = args.peers.iter().map(|p| p.trim().to_string()).collect();
+    if let Some(path) = &args.peers_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read peers file {}", path.display()))?;
+        peers.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    peers.retain(|p| !p.is_empty());
+    Ok(peers)
 }
 
 /// The acceleration `--accel` asks for on this host.
@@ -127,11 +174,16 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     if tokens.as_ref().is_some_and(|t| t.is_empty()) {
         bail!("the token file holds no token: add one with `ferromega auth add-token`");
     }
+    let secret = cluster_secret(&args)?;
+    let peers = peer_list(&args)?;
+    if !peers.is_empty() && secret.is_none() {
+        bail!("--peers needs --cluster-secret-file: peers authenticate with it");
+    }
     let pid_file = claim_base(&base, args.force)?;
     let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
     std::fs::create_dir_all(&files_dir)?;
     let settings = Settings {
-        host: hostname(),
+        host: args.hostname.clone().unwrap_or_else(hostname),
         base: base.clone(),
         files_dir,
     };
@@ -189,6 +241,16 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             Some(t) => ferromega_http::auth::protect(app, t, cp.host()),
             None => app,
         };
+        // Peers present the cluster secret, not a user token: their endpoints are
+        // merged after the token guard and check the secret themselves.
+        let app = app.merge(ferromega_http::mesh::peer_router(
+            cp.clone(),
+            secret.as_deref(),
+        ));
+        if let Some(secret) = secret {
+            let link = Arc::new(crate::peers::HttpPeers::new(secret));
+            cp.mesh_attach(link, &addr, &peers);
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await?;

@@ -261,3 +261,21 @@ pub trait HostNetwork: Send + Sync {
     /// captures, tunnels, trunks, bridges that did not pre-exist, taps.
     fn reset(&self) -> BoxFuture<'_, ()>;
 }
+
+/// The link to other ferromega hosts: calls to their peer endpoints, authenticated with
+/// the cluster secret. `Err` is a transport or refusal text; it names no host (the
+/// caller knows which one it asked).
+pub trait PeerLink: Send + Sync {
+    /// Handshake or heartbeat: sends this host's hello, returns the peer's.
+    fn hello<'a>(
+        &'a self,
+        addr: &'a str,
+        me: &'a ferromega_api::mesh::PeerHello,
+    ) -> BoxFuture<'a, Result<ferromega_api::mesh::PeerHello, String>>;
+    /// Runs a forwarded command on the peer at `addr`, returning its responses.
+    fn run<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a ferromega_api::mesh::PeerRequest,
+    ) -> BoxFuture<'a, Result<Vec<ferromega_api::Response>, String>>;
+}

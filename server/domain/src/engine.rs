@@ -26,6 +26,9 @@ pub struct Session {
     pub namespace: String,
     /// Whether a `read` is running (nested reads are refused).
     pub reading: bool,
+    /// Where the command came from when a peer sent it (the namespace for fan-out,
+    /// `meshage` for `mesh send`): such commands run here only and never fan out.
+    pub source: Option<String>,
 }
 
 impl Default for Session {
@@ -33,6 +36,7 @@ impl Default for Session {
         Session {
             namespace: DEFAULT_NAMESPACE.to_string(),
             reading: false,
+            source: None,
         }
     }
 }
@@ -43,6 +47,7 @@ impl Session {
         Session {
             namespace: ns.to_string(),
             reading: false,
+            source: None,
         }
     }
 }
@@ -180,12 +185,12 @@ impl ControlPlane {
         let (index, spec) = ferromega_command::handlers::by_name(name)
             .filter(|(_, h)| h.scope != Scope::Builtin)
             .ok_or_else(|| DomainError::NotFound(format!("unknown operation: {name}")))?;
-        if !matches!(name, "namespace" | "read" | "ns_run") {
+        if !matches!(name, "namespace" | "read" | "ns_run" | "mesh_send") {
             let mut args = args;
             if self.output_flags().preprocess {
                 self.preprocess(&mut args)?;
             }
-            return self.dispatch(session, name, &args).await;
+            return self.dispatch_scoped(session, name, &args).await;
         }
         let sub = match &args.subcommand {
             Some(text) => match compile(text) {
@@ -256,8 +261,12 @@ impl ControlPlane {
                     return vec![(vec![Response::error(&host, e.to_string())], flags)];
                 }
             }
+            if let Some(e) = crate::mesh::fanout::refused_from_mesh(session, name) {
+                return vec![(vec![Response::error(&host, e)], flags)];
+            }
             match name {
                 "namespace" => return self.namespace_cmd(session, cmd, flags).await,
+                "mesh_send" => return self.mesh_send(session, &cmd, flags).await,
                 "read" => return self.read(session, &cmd.args, flags).await,
                 "ns_run" => {
                     return match cmd.sub {
@@ -267,7 +276,7 @@ impl ControlPlane {
                 }
                 _ => {}
             }
-            let result = self.dispatch(session, name, &cmd.args).await;
+            let result = self.dispatch_scoped(session, name, &cmd.args).await;
             let resps = match result {
                 Ok(r) => r,
                 Err(e) => vec![Response::error(&host, e.to_string())],
@@ -406,7 +415,7 @@ impl ControlPlane {
             Some(sub) => {
                 let mut inner = Session {
                     namespace: name,
-                    reading: session.reading,
+                    ..session.clone()
                 };
                 self.execute(&mut inner, *sub, flags).await
             }
@@ -482,7 +491,6 @@ impl ControlPlane {
             let e = format!("cannot run `{}` using `ns run`", sub.original);
             return vec![(vec![Response::error(self.host(), e)], flags)];
         }
-        // One host per namespace until the mesh issue: run it here.
-        self.execute(session, sub, flags).await
+        self.ns_run_hosts(session, sub, flags).await
     }
 }

@@ -12,6 +12,7 @@ mod engine;
 pub mod error;
 pub mod events;
 pub mod graphs;
+pub mod mesh;
 pub mod namespace;
 pub mod network;
 mod ops;
@@ -26,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use ferromega_command::render::Flags;
 
-pub use backends::{HostNetwork, HostSystem, Hypervisor, VmRuntime};
+pub use backends::{HostNetwork, HostSystem, Hypervisor, PeerLink, VmRuntime};
 pub use engine::Session;
 pub use error::{DomainError, DomainResult};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
@@ -77,6 +78,7 @@ struct Inner {
     events: events::EventBus,
     net: Mutex<ops::net::NetState>,
     graphs: graphs::SharedStore,
+    mesh: Mutex<mesh::MeshState>,
 }
 
 /// The control plane: one per server, cheap to clone, shared by every front end.
@@ -106,6 +108,7 @@ impl ControlPlane {
                 events: events::EventBus::new(),
                 net: Mutex::new(ops::net::NetState::default()),
                 graphs: Mutex::default(),
+                mesh: Mutex::default(),
             }),
         };
         cp.namespace_or_create(DEFAULT_NAMESPACE);
@@ -137,11 +140,27 @@ impl ControlPlane {
         lock(&self.inner.namespaces).keys().cloned().collect()
     }
 
-    /// The namespace `name`, created when missing (as minimega creates them lazily).
+    /// The namespace `name`, created when missing (as minimega creates them lazily). A
+    /// new namespace other than `minimega` spans every mesh peer but this host (the head
+    /// node), or only this host when there are no peers.
     pub(crate) fn namespace_or_create(&self, name: &str) -> Arc<Mutex<Namespace>> {
+        if let Some(n) = self.namespace(name) {
+            return n;
+        }
+        let peers = if name == DEFAULT_NAMESPACE {
+            Vec::new()
+        } else {
+            self.mesh_peers()
+        };
         let mut all = lock(&self.inner.namespaces);
         all.entry(name.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(Namespace::new(name, self.host()))))
+            .or_insert_with(|| {
+                let mut n = Namespace::new(name, self.host());
+                if !peers.is_empty() {
+                    n.hosts = peers.into_iter().collect();
+                }
+                Arc::new(Mutex::new(n))
+            })
             .clone()
     }
 

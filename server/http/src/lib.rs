@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod live;
+pub mod mesh;
 mod routes;
 pub mod socket;
 pub mod spec;

@@ -12,7 +12,7 @@ pub(crate) mod net;
 mod ns;
 mod qos;
 mod vlans;
-mod vm;
+pub(crate) mod vm;
 mod vm_config;
 mod vm_devices;
 mod vm_kvm;
@@ -47,7 +47,13 @@ impl ControlPlane {
             "debug" => one(self.debug(args)),
             "quit" => one(self.quit(args)),
             "clear_all" => one(self.clear_all(session).await),
-            "clear_namespace" => one(self.clear_namespace(session, args).await),
+            "clear_namespace" => self.clear_namespace_everywhere(session, args).await,
+            "mesh_degree" => one(self.mesh_degree(args)),
+            "mesh_dial" => one(self.mesh_dial(args).await),
+            "mesh_hangup" => one(self.mesh_hangup(args).await),
+            "mesh_list" => one(self.mesh_list()),
+            "mesh_status" => one(self.mesh_status()),
+            "mesh_timeout" => one(self.mesh_timeout(args)),
             "ns_hosts" => one(self.ns_hosts(&ns)),
             "ns_add_hosts" => one(self.ns_add_hosts(&ns, args)),
             "ns_del_hosts" => one(self.ns_del_hosts(&ns, args)),

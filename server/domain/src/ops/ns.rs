@@ -7,7 +7,7 @@ use ferromega_command::ranges;
 
 use crate::engine::bool_choice;
 use crate::namespace::{Load, Namespace};
-use crate::{lock, ControlPlane, DomainError, DomainResult};
+use crate::{lock, ControlPlane, DomainResult};
 
 /// RFC 822 time as Go prints it (`02 Jan 06 15:04 UTC`).
 pub(crate) fn rfc822(t: SystemTime) -> String {
@@ -60,26 +60,10 @@ impl ControlPlane {
         Ok(self.text(ranges::compress(&hosts)))
     }
 
-    fn parse_hosts(&self, spec: &str) -> DomainResult<Vec<String>> {
-        let hosts = ranges::split_list(spec).map_err(DomainError::invalid)?;
-        hosts
-            .into_iter()
-            .map(|h| match h.as_str() {
-                "localhost" => Ok(self.host().to_string()),
-                h if h == self.host() => Ok(h.to_string()),
-                h => Err(DomainError::NotFound(format!("unknown host: `{h}`"))),
-            })
-            .collect()
-    }
-
     pub(crate) fn ns_add_hosts(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let spec = args.string("hosts").unwrap_or_default();
-        // `all` means every mesh peer; with no mesh yet that is nobody.
-        let hosts = if spec == "all" {
-            Vec::new()
-        } else {
-            self.parse_hosts(spec)?
-        };
+        // `all` means every mesh peer.
+        let hosts = self.parse_hosts(spec)?;
         self.with_ns(ns, |n| n.hosts.extend(hosts));
         Ok(self.ok())
     }

@@ -48,6 +48,32 @@ pub(crate) fn resolve(n: &Namespace, target: &str) -> DomainResult<Targets> {
     Ok(t)
 }
 
+/// Refuses a launch with nothing queued or no host.
+pub(crate) fn check_launchable(n: &Namespace) -> DomainResult<()> {
+    if n.queue.is_empty() {
+        let e = "namespace must contain at least one queued VM to launch VMs";
+        return Err(DomainError::invalid(e));
+    }
+    if n.hosts.is_empty() {
+        let e = "namespace must contain at least one host to launch VMs";
+        return Err(DomainError::invalid(e));
+    }
+    Ok(())
+}
+
+/// Appends a running schedule of `total` VMs over `hosts` hosts; returns its index.
+pub(crate) fn push_schedule(n: &mut Namespace, total: usize, hosts: usize) -> usize {
+    n.schedules.push(Schedule {
+        start: SystemTime::now(),
+        end: None,
+        launched: 0,
+        failures: 0,
+        total,
+        hosts,
+    });
+    n.schedules.len() - 1
+}
+
 impl ControlPlane {
     pub(crate) fn vm_info(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let columns = if args.flag("summary") {
@@ -121,59 +147,76 @@ impl ControlPlane {
 
     /// Runs the scheduler over the namespace's queue. With one host, every VM lands
     /// here; per-VM failures leave the VM in ERROR and are counted, as in minimega.
+    /// With several hosts, the mesh scheduler places them.
     async fn launch_queue(&self, ns: &str) -> DomainResult<Response> {
+        let me = self.host().to_string();
+        let multi = self.with_ns(ns, |n| n.hosts.iter().any(|h| *h != me));
+        if multi {
+            return self.launch_across(ns).await;
+        }
         let (queue, index) = self.with_ns(ns, |n| {
-            if n.queue.is_empty() {
-                let e = "namespace must contain at least one queued VM to launch VMs";
-                return Err(DomainError::invalid(e));
-            }
-            if n.hosts.is_empty() {
-                let e = "namespace must contain at least one host to launch VMs";
-                return Err(DomainError::invalid(e));
-            }
+            check_launchable(n)?;
             let queue = std::mem::take(&mut n.queue);
             let total = queue.iter().map(|q| q.names.len()).sum();
-            n.schedules.push(Schedule {
-                start: SystemTime::now(),
-                end: None,
-                launched: 0,
-                failures: 0,
-                total,
-                hosts: 1,
-            });
-            Ok((queue, n.schedules.len() - 1))
+            Ok::<_, DomainError>((queue, push_schedule(n, total, 1)))
         })?;
-        let mut new_ids = Vec::new();
-        for q in queue {
-            for name in q.names {
-                new_ids.push(self.register_vm(ns, name, q.vm_type, &q.config));
-            }
-        }
-        // Launch concurrently: no lock is held while processes start.
-        let mut tasks = tokio::task::JoinSet::new();
-        for id in new_ids.clone() {
-            let cp = self.clone();
-            let ns = ns.to_string();
-            tasks.spawn(async move { cp.start_process(&ns, id).await });
-        }
-        let mut failures = 0;
-        while let Some(r) = tasks.join_next().await {
-            if !matches!(r, Ok(Ok(()))) {
-                failures += 1;
-            }
-        }
+        let vms = queue
+            .into_iter()
+            .flat_map(|q| {
+                q.names
+                    .into_iter()
+                    .map(move |name| (name, q.vm_type, q.config.clone()))
+            })
+            .collect();
+        let (launched, errors) = self.launch_vms(ns, vms).await;
+        self.finish_schedule(ns, index, launched, errors.len());
+        Ok(self.ok())
+    }
+
+    /// Records the end of schedule `index`.
+    pub(crate) fn finish_schedule(&self, ns: &str, index: usize, launched: usize, failures: usize) {
         self.with_ns(ns, |n| {
             if let Some(s) = n.schedules.get_mut(index) {
-                s.launched = new_ids.len() - failures;
+                s.launched = launched;
                 s.failures = failures;
                 s.end = Some(SystemTime::now());
             }
         });
-        Ok(self.ok())
+    }
+
+    /// Registers and starts VMs here, concurrently (no lock is held while processes
+    /// start). Returns how many started and the failures as `name: reason` lines.
+    pub(crate) async fn launch_vms(
+        &self,
+        ns: &str,
+        vms: Vec<(String, VmType, crate::vm::config::VmConfig)>,
+    ) -> (usize, Vec<String>) {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (name, vm_type, config) in vms {
+            let id = self.register_vm(ns, name, vm_type, &config);
+            let cp = self.clone();
+            let ns = ns.to_string();
+            tasks.spawn(async move {
+                let r = cp.start_process(&ns, id).await;
+                let name = cp
+                    .with_ns(&ns, |n| n.vms.get(&id).map(|v| v.name.clone()))
+                    .unwrap_or_else(|| id.to_string());
+                r.map_err(|e| format!("{name}: {e}"))
+            });
+        }
+        let (mut launched, mut errors) = (0, Vec::new());
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(Ok(())) => launched += 1,
+                Ok(Err(e)) => errors.push(e),
+                Err(e) => errors.push(format!("launch task: {e}")),
+            }
+        }
+        (launched, errors)
     }
 
     /// Creates the VM record in BUILDING and returns its ID.
-    fn register_vm(
+    pub(crate) fn register_vm(
         &self,
         ns: &str,
         name: String,

@@ -1,0 +1,72 @@
+//! Wire types of the peer link: what one ferromega host sends another over the mesh.
+//!
+//! Peers call each other's `/api/v1/mesh/peer/*` endpoints with the shared cluster
+//! secret. These endpoints are internal (not operations of the language), so they
+//! are not in the public OpenAPI document.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Args;
+
+/// The HTTP path of the handshake (and heartbeat).
+pub const PEER_HELLO_PATH: &str = "/api/v1/mesh/peer/hello";
+/// The HTTP path of a forwarded command.
+pub const PEER_RUN_PATH: &str = "/api/v1/mesh/peer/run";
+
+/// A host introducing itself: sent by the dialer, answered by the dialed host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerHello {
+    /// The host's name (its `host` column).
+    pub host: String,
+    /// Where its HTTP API listens (`10.0.0.2:9001`), so the other side can call back.
+    pub addr: String,
+    /// Names of the host's own peers (for `mesh list`).
+    #[serde(default)]
+    pub peers: Vec<String>,
+    /// Whether the receiver should add the sender as a peer (a dial, not a heartbeat).
+    #[serde(default)]
+    pub dial: bool,
+    /// Whether the sender is hanging up: the receiver forgets it.
+    #[serde(default)]
+    pub hangup: bool,
+    /// The sender's version.
+    #[serde(default)]
+    pub version: String,
+}
+
+/// A command forwarded to a peer; it runs there with its local behaviour only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerRequest {
+    /// The sending host.
+    pub from: String,
+    /// The namespace it runs in (created on demand, as minimega does).
+    pub namespace: String,
+    /// Why it was sent: the namespace name for fan-out, `meshage` for `mesh send`.
+    pub source: String,
+    /// An operation to run with `args` (fan-out of broadcast and vm-target commands).
+    #[serde(default)]
+    pub op: Option<String>,
+    /// The operation's arguments.
+    #[serde(default)]
+    pub args: Args,
+    /// A command line to run instead (`mesh send`, `ns run`).
+    #[serde(default)]
+    pub line: Option<String>,
+    /// A scheduled launch: VMs placed on this host by the sender's scheduler.
+    #[serde(default)]
+    pub launch: Option<PeerLaunch>,
+}
+
+/// VMs the scheduler placed on one host.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerLaunch {
+    /// Names, already unique across the namespace's hosts.
+    pub names: Vec<String>,
+    /// `kvm` or `container`.
+    pub vm_type: String,
+    /// The `vm config` snapshot the VMs launch with (the domain's config type).
+    pub config: serde_json::Value,
+}

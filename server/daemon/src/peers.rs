@@ -1,0 +1,62 @@
+//! The real peer link: the typed HTTP client pointed at each peer, with the cluster
+//! secret as its bearer token (one client per peer address, so connections are reused).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ferromega_api::mesh::{PeerHello, PeerRequest};
+use ferromega_api::Response;
+use ferromega_client::Client;
+use ferromega_domain::backends::BoxFuture;
+use ferromega_domain::PeerLink;
+
+/// Peers over HTTP with a shared secret.
+pub struct HttpPeers {
+    secret: String,
+    clients: Mutex<HashMap<String, Client>>,
+}
+
+impl HttpPeers {
+    /// A link presenting `secret` to every peer.
+    pub fn new(secret: String) -> Self {
+        HttpPeers {
+            secret,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, addr: &str) -> Client {
+        let mut all = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(addr.to_string())
+            .or_insert_with(|| Client::with_token(addr, Some(&self.secret)))
+            .clone()
+    }
+}
+
+impl PeerLink for HttpPeers {
+    fn hello<'a>(
+        &'a self,
+        addr: &'a str,
+        me: &'a PeerHello,
+    ) -> BoxFuture<'a, Result<PeerHello, String>> {
+        Box::pin(async move {
+            self.client(addr)
+                .peer_hello(me)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn run<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerRequest,
+    ) -> BoxFuture<'a, Result<Vec<Response>, String>> {
+        Box::pin(async move {
+            self.client(addr)
+                .peer_run(req)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}

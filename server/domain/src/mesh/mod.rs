@@ -1,0 +1,355 @@
+//! The mesh of ferromega hosts: peers, their liveness, and the `mesh …` operations.
+//!
+//! Each host stays the owner of its VMs; peers reach each other's HTTP API through the
+//! [`PeerLink`] backend with the shared cluster secret. A peer is added by `mesh dial`
+//! (or `serve --peers`), both sides learn each other in the handshake, and a heartbeat
+//! marks peers down when they stop answering and up when they answer again:
+//!
+//! ```text
+//!   dial ──hello ok──► up ──call/heartbeat fails──► down
+//!                       ▲                              │
+//!                       └────────hello ok──────────────┘
+//!   hangup (either side) ──► removed on both sides
+//! ```
+
+pub(crate) mod fanout;
+pub(crate) mod launch;
+pub mod schedule;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferromega_api::mesh::{PeerHello, PeerRequest};
+use ferromega_api::{Args, Response};
+use ferromega_command::ranges;
+
+use crate::backends::PeerLink;
+use crate::{lock, ControlPlane, DomainError, DomainResult};
+
+/// How often peers are greeted to check they are alive (minimega's MSA period is 10 s).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// The port peers listen on when a dialed address names none.
+pub const DEFAULT_PORT: u16 = 9001;
+
+/// One peer as this host knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Where its HTTP API listens.
+    pub addr: String,
+    /// Whether it answered the last call.
+    pub up: bool,
+    /// Its own peers, from its last hello.
+    pub peers: Vec<String>,
+}
+
+/// The mesh as this host sees it.
+#[derive(Default)]
+pub struct MeshState {
+    /// The link to peers; `None` when the server has no cluster secret (mesh off).
+    link: Option<Arc<dyn PeerLink>>,
+    /// This host's advertised address.
+    addr: String,
+    /// Peers by name.
+    peers: BTreeMap<String, Peer>,
+    /// Addresses to dial until they answer (from `--peers`).
+    pending: BTreeSet<String>,
+    /// `mesh degree`.
+    degree: u64,
+    /// `mesh timeout`; `None` is unlimited.
+    timeout: Option<Duration>,
+}
+
+fn with_port(addr: &str) -> String {
+    if addr.contains(':') {
+        addr.to_string()
+    } else {
+        format!("{addr}:{DEFAULT_PORT}")
+    }
+}
+
+impl ControlPlane {
+    /// Turns the mesh on: `link` reaches peers, `addr` is where this host listens,
+    /// `peers` are addresses to dial (retried by the heartbeat until they answer).
+    /// Starts the heartbeat task.
+    pub fn mesh_attach(&self, link: Arc<dyn PeerLink>, addr: &str, peers: &[String]) {
+        {
+            let mut m = lock(&self.inner.mesh);
+            m.link = Some(link);
+            m.addr = addr.to_string();
+            m.pending = peers.iter().map(|p| with_port(p)).collect();
+        }
+        let cp = self.clone();
+        let mut quit = self.quit_signal();
+        tokio::spawn(async move {
+            loop {
+                cp.heartbeat().await;
+                tokio::select! {
+                    _ = tokio::time::sleep(HEARTBEAT) => {}
+                    _ = quit.wait_for(|q| *q) => break,
+                }
+            }
+        });
+    }
+
+    fn link(&self) -> DomainResult<Arc<dyn PeerLink>> {
+        lock(&self.inner.mesh).link.clone().ok_or_else(|| {
+            DomainError::invalid("mesh disabled: start the server with --cluster-secret-file")
+        })
+    }
+
+    fn my_hello(&self, dial: bool) -> PeerHello {
+        let m = lock(&self.inner.mesh);
+        PeerHello {
+            host: self.host().to_string(),
+            addr: m.addr.clone(),
+            peers: m.peers.keys().cloned().collect(),
+            dial,
+            hangup: false,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Greets every peer and pending address once: answers mark peers up, silence down.
+    async fn heartbeat(&self) {
+        let Ok(link) = self.link() else { return };
+        let (peers, pending): (Vec<(String, String)>, Vec<String>) = {
+            let m = lock(&self.inner.mesh);
+            let peers = m
+                .peers
+                .iter()
+                .map(|(n, p)| (n.clone(), p.addr.clone()))
+                .collect();
+            (peers, m.pending.iter().cloned().collect())
+        };
+        let me = self.my_hello(true);
+        let greet = peers.iter().map(|(name, addr)| {
+            let link = link.clone();
+            let me = &me;
+            async move { (name, link.hello(addr, me).await) }
+        });
+        for (name, r) in futures::future::join_all(greet).await {
+            let mut m = lock(&self.inner.mesh);
+            if let Some(p) = m.peers.get_mut(name) {
+                match r {
+                    Ok(h) => {
+                        p.up = true;
+                        p.peers = h.peers;
+                    }
+                    Err(e) => {
+                        if p.up {
+                            tracing::warn!("peer {name} is down: {e}");
+                        }
+                        p.up = false;
+                    }
+                }
+            }
+        }
+        for addr in pending {
+            match self.dial_addr(&link, &addr).await {
+                // Answered, or it is this host (a shared peers file lists everyone).
+                Ok(_) | Err(DomainError::Invalid(_)) => {
+                    lock(&self.inner.mesh).pending.remove(&addr);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    async fn dial_addr(&self, link: &Arc<dyn PeerLink>, addr: &str) -> DomainResult<String> {
+        let me = self.my_hello(true);
+        let h = link
+            .hello(addr, &me)
+            .await
+            .map_err(|e| DomainError::Host(format!("cannot dial {addr}: {e}")))?;
+        if h.host == self.host() {
+            return Err(DomainError::invalid(format!(
+                "cannot dial {addr}: it is this host"
+            )));
+        }
+        self.add_peer(&h, addr);
+        Ok(h.host)
+    }
+
+    fn add_peer(&self, h: &PeerHello, addr: &str) {
+        let mut m = lock(&self.inner.mesh);
+        let fresh = !m.peers.contains_key(&h.host);
+        m.peers.insert(
+            h.host.clone(),
+            Peer {
+                addr: addr.to_string(),
+                up: true,
+                peers: h.peers.clone(),
+            },
+        );
+        if fresh {
+            tracing::info!("peer {} joined at {addr}", h.host);
+        }
+    }
+
+    /// A peer's hello arrived (the peer endpoint): learns or drops the sender and
+    /// answers with this host's hello.
+    pub fn mesh_hello_received(&self, h: &PeerHello) -> Result<PeerHello, String> {
+        if h.host == self.host() {
+            return Err(format!("{} is this host's own name", h.host));
+        }
+        if h.hangup {
+            lock(&self.inner.mesh).peers.remove(&h.host);
+        } else if h.dial {
+            self.add_peer(h, &h.addr);
+        } else if !lock(&self.inner.mesh).peers.contains_key(&h.host) {
+            return Err(format!("{} is not a peer of {}", h.host, self.host()));
+        }
+        Ok(self.my_hello(false))
+    }
+
+    /// Names of the peers (up or down).
+    pub fn mesh_peers(&self) -> Vec<String> {
+        lock(&self.inner.mesh).peers.keys().cloned().collect()
+    }
+
+    /// Whether `host` is a peer.
+    pub(crate) fn is_peer(&self, host: &str) -> bool {
+        lock(&self.inner.mesh).peers.contains_key(host)
+    }
+
+    /// Sends `req` to the peer `host`, bounded by `mesh timeout`; a failure marks the
+    /// peer down and comes back as an error naming it.
+    pub(crate) async fn call_peer(&self, host: &str, req: &PeerRequest) -> Vec<Response> {
+        let found = {
+            let m = lock(&self.inner.mesh);
+            (
+                m.link.clone(),
+                m.peers.get(host).map(|p| p.addr.clone()),
+                m.timeout,
+            )
+        };
+        let (Some(link), Some(addr), timeout) = found else {
+            return vec![Response::error(host, format!("unknown host: `{host}`"))];
+        };
+        let call = link.run(&addr, req);
+        let r = match timeout {
+            Some(t) => tokio::time::timeout(t, call)
+                .await
+                .unwrap_or_else(|_| Err("timed out".to_string())),
+            None => call.await,
+        };
+        match r {
+            Ok(resps) => resps,
+            Err(e) => {
+                if let Some(p) = lock(&self.inner.mesh).peers.get_mut(host) {
+                    p.up = false;
+                }
+                vec![Response::error(host, format!("{host}: {e}"))]
+            }
+        }
+    }
+
+    pub(crate) async fn mesh_dial(&self, args: &Args) -> DomainResult<Response> {
+        let link = self.link()?;
+        let addr = with_port(args.string("hostname").unwrap_or_default());
+        self.dial_addr(&link, &addr).await?;
+        Ok(self.ok())
+    }
+
+    pub(crate) async fn mesh_hangup(&self, args: &Args) -> DomainResult<Response> {
+        let link = self.link()?;
+        let host = args.string("hostname").unwrap_or_default();
+        let peer = lock(&self.inner.mesh).peers.remove(host);
+        let Some(peer) = peer else {
+            return Err(DomainError::NotFound(format!("unknown host: `{host}`")));
+        };
+        let mut me = self.my_hello(false);
+        me.hangup = true;
+        // Best effort: a dead peer has nothing to forget.
+        let _ = link.hello(&peer.addr, &me).await;
+        Ok(self.ok())
+    }
+
+    pub(crate) fn mesh_list(&self) -> DomainResult<Response> {
+        let m = lock(&self.inner.mesh);
+        let mut nodes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        nodes.insert(self.host().to_string(), m.peers.keys().cloned().collect());
+        for (name, p) in &m.peers {
+            let mut known: BTreeSet<String> = p.peers.iter().cloned().collect();
+            known.insert(self.host().to_string());
+            nodes.insert(name.clone(), known);
+        }
+        let mut out = String::new();
+        for (node, peers) in &nodes {
+            out.push_str(node);
+            out.push('\n');
+            for p in peers {
+                out.push_str(&format!(" |--{p}\n"));
+            }
+        }
+        Ok(self.text(out.trim_end().to_string()))
+    }
+
+    pub(crate) fn mesh_status(&self) -> DomainResult<Response> {
+        let m = lock(&self.inner.mesh);
+        let size = 1 + m.peers.values().filter(|p| p.up).count();
+        let port = m.addr.rsplit(':').next().unwrap_or_default().to_string();
+        let row = vec![
+            size.to_string(),
+            m.degree.to_string(),
+            m.peers.len().to_string(),
+            String::new(),
+            port,
+        ];
+        Ok(self.table(&["size", "degree", "peers", "context", "port"], vec![row]))
+    }
+
+    pub(crate) fn mesh_degree(&self, args: &Args) -> DomainResult<Response> {
+        let mut m = lock(&self.inner.mesh);
+        match args.string("degree") {
+            None => Ok(self.text(m.degree.to_string())),
+            Some(d) => {
+                m.degree = d.parse().map_err(|_| {
+                    DomainError::invalid(format!(
+                        "strconv.ParseUint: parsing {d:?}: invalid syntax"
+                    ))
+                })?;
+                Ok(self.ok())
+            }
+        }
+    }
+
+    pub(crate) fn mesh_timeout(&self, args: &Args) -> DomainResult<Response> {
+        let mut m = lock(&self.inner.mesh);
+        match args.string("timeout") {
+            None => Ok(self.text(match m.timeout {
+                None => "unlimited".to_string(),
+                Some(t) => t.as_secs().to_string(),
+            })),
+            Some(t) => {
+                let secs: u64 = t.parse().map_err(|_| {
+                    DomainError::invalid(format!("strconv.Atoi: parsing {t:?}: invalid syntax"))
+                })?;
+                m.timeout = (secs > 0).then(|| Duration::from_secs(secs));
+                Ok(self.ok())
+            }
+        }
+    }
+
+    /// Expands a host list (range syntax, `localhost`, this host, peers); `all` is
+    /// every peer. Unknown names are refused with minimega's text.
+    pub(crate) fn parse_hosts(&self, spec: &str) -> DomainResult<Vec<String>> {
+        if spec == "all" {
+            return Ok(self.mesh_peers());
+        }
+        let hosts = ranges::split_list(spec).map_err(DomainError::invalid)?;
+        if hosts.iter().any(|h| h == "all") {
+            return Err(DomainError::invalid("cannot mix `all` with host names"));
+        }
+        hosts
+            .into_iter()
+            .map(|h| match h.as_str() {
+                "localhost" => Ok(self.host().to_string()),
+                h if h == self.host() || self.is_peer(h) => Ok(h.to_string()),
+                h => Err(DomainError::NotFound(format!("unknown host: `{h}`"))),
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,90 @@
+//! The peer endpoints: a handshake/heartbeat and forwarded commands, guarded by the
+//! shared cluster secret (`serve --cluster-secret-file`).
+//!
+//! They sit outside the token guard of `--auth` (peers present the cluster secret, not
+//! a user's token) and outside the public OpenAPI document: they are the mesh's
+//! transport, not operations of the language. A request without the secret gets 401;
+//! a server without a secret refuses every peer (403).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use ferromega_api::mesh::{PeerHello, PeerRequest, PEER_HELLO_PATH, PEER_RUN_PATH};
+use ferromega_api::Response;
+use ferromega_domain::{ControlPlane, DomainError};
+
+use crate::auth::hash_token;
+use crate::error::ApiError;
+
+#[derive(Clone)]
+struct PeerState {
+    cp: ControlPlane,
+    /// SHA-256 of the cluster secret; `None` refuses every peer.
+    secret: Option<Arc<[u8; 32]>>,
+}
+
+fn refuse(cp: &ControlPlane, status: StatusCode, msg: &str) -> (StatusCode, ApiError) {
+    (
+        status,
+        ApiError::domain(cp.host(), &DomainError::invalid(msg)),
+    )
+}
+
+/// Lets the request in when it carries `Authorization: Bearer <cluster secret>`.
+fn admit(s: &PeerState, headers: &HeaderMap) -> Result<(), (StatusCode, ApiError)> {
+    let Some(secret) = &s.secret else {
+        return Err(refuse(
+            &s.cp,
+            StatusCode::FORBIDDEN,
+            "mesh disabled: this host has no cluster secret",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        // Digests of a 256-bit secret: comparing them leaks nothing useful.
+        Some(p) if hash_token(p) == **secret => Ok(()),
+        _ => Err(refuse(
+            &s.cp,
+            StatusCode::UNAUTHORIZED,
+            "peer refused: wrong or missing cluster secret",
+        )),
+    }
+}
+
+async fn hello(
+    State(s): State<PeerState>,
+    headers: HeaderMap,
+    Json(h): Json<PeerHello>,
+) -> Result<Json<PeerHello>, (StatusCode, ApiError)> {
+    admit(&s, &headers)?;
+    s.cp.mesh_hello_received(&h)
+        .map(Json)
+        .map_err(|e| refuse(&s.cp, StatusCode::CONFLICT, &e))
+}
+
+async fn run(
+    State(s): State<PeerState>,
+    headers: HeaderMap,
+    Json(req): Json<PeerRequest>,
+) -> Result<Json<Vec<Response>>, (StatusCode, ApiError)> {
+    admit(&s, &headers)?;
+    Ok(Json(s.cp.peer_run(req).await))
+}
+
+/// The peer endpoints of a server driving `cp`, admitting peers that present `secret`.
+pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
+    let state = PeerState {
+        cp,
+        secret: secret.map(|s| Arc::new(hash_token(s))),
+    };
+    Router::new()
+        .route(PEER_HELLO_PATH, post(hello))
+        .route(PEER_RUN_PATH, post(run))
+        .with_state(state)
+}
