@@ -13,6 +13,7 @@ use crate::{outcome, Outcome};
 mod cc;
 mod fields;
 mod kvm;
+mod mesh;
 mod net;
 
 /// What the call itself must give.
@@ -407,6 +408,7 @@ fn cases() -> Vec<Case> {
     v.extend(fields::field_cases());
     v.extend(kvm::kvm_cases());
     v.extend(net::net_cases());
+    v.extend(mesh::mesh_cases());
     v.extend(cc::cc_cases());
     v
 }
