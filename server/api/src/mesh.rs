@@ -69,4 +69,8 @@ pub struct PeerLaunch {
     pub vm_type: String,
     /// The `vm config` snapshot the VMs launch with (the domain's config type).
     pub config: serde_json::Value,
+    /// Addresses of the namespace's other hosts: the receiver tunnels its bridges'
+    /// VLANs to them (VXLAN, VNI = VLAN) so VLANs span the hosts.
+    #[serde(default)]
+    pub tunnels: Vec<String>,
 }

@@ -88,6 +88,22 @@ impl ControlPlane {
         Ok(loads)
     }
 
+    /// Refuses names already used by a VM on another host of the namespace (a
+    /// namespace on this host alone checks its own VMs when queueing).
+    pub(crate) async fn check_names_across(&self, ns: &str, names: &[String]) -> DomainResult<()> {
+        let me = self.host().to_string();
+        if !self.with_ns(ns, |n| n.hosts.iter().any(|h| *h != me)) {
+            return Ok(());
+        }
+        let taken = self.names_across(ns).await?;
+        match names.iter().find(|n| !n.is_empty() && taken.contains(*n)) {
+            Some(name) => Err(DomainError::Conflict(format!(
+                "vm already exists with name `{name}`"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// Launches the queue over the namespace's hosts. Scheduling errors leave the queue
     /// intact; per-VM failures come back as one error response per failing host.
     pub(crate) async fn launch_across(&self, ns: &str) -> DomainResult<Response> {
@@ -142,6 +158,15 @@ impl ControlPlane {
             n.queue.clear();
             push_schedule(n, total, placement.len())
         });
+        let ns_hosts: Vec<String> = self.with_ns(ns, |n| n.hosts.iter().cloned().collect());
+        let tunnels_for = |host: &str| -> Vec<String> {
+            ns_hosts
+                .iter()
+                .filter(|h| *h != host)
+                .filter_map(|h| self.host_ip(h))
+                .collect()
+        };
+        let tunnels_for = &tunnels_for;
         let per_host = placement.iter().map(|(host, vms)| {
             let named = &named;
             async move {
@@ -157,6 +182,7 @@ impl ControlPlane {
                         names,
                         vm_type: q.vm_type.as_str().to_string(),
                         config: serde_json::to_value(&q.config).unwrap_or_default(),
+                        tunnels: tunnels_for(host),
                     };
                     let r = self.launch_on(ns, host, launch).await;
                     let (l, f) = launch_counts(&r, asked);
@@ -249,6 +275,20 @@ impl ControlPlane {
             }
             Ok(())
         })?;
+        if !config.networks.is_empty() && !launch.tunnels.is_empty() {
+            let bridges = config
+                .networks
+                .iter()
+                .map(|n| {
+                    if n.bridge.is_empty() {
+                        crate::vm::netspec::DEFAULT_BRIDGE.to_string()
+                    } else {
+                        n.bridge.clone()
+                    }
+                })
+                .collect();
+            self.ensure_tunnels(&bridges, &launch.tunnels).await;
+        }
         let vms = launch
             .names
             .into_iter()

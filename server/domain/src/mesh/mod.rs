@@ -59,6 +59,8 @@ pub struct MeshState {
     degree: u64,
     /// `mesh timeout`; `None` is unlimited.
     timeout: Option<Duration>,
+    /// VXLAN tunnels made for namespaces spanning hosts: (bridge, remote IP).
+    tunnels: BTreeSet<(String, String)>,
 }
 
 fn with_port(addr: &str) -> String {
@@ -204,6 +206,42 @@ impl ControlPlane {
         Ok(self.my_hello(false))
     }
 
+    /// The IP address of `host` (this host or a peer), from where its API listens.
+    pub(crate) fn host_ip(&self, host: &str) -> Option<String> {
+        let m = lock(&self.inner.mesh);
+        let addr = if host == self.host() {
+            m.addr.clone()
+        } else {
+            m.peers.get(host)?.addr.clone()
+        };
+        let sock: std::net::SocketAddr = addr.parse().ok()?;
+        (!sock.ip().is_unspecified()).then(|| sock.ip().to_string())
+    }
+
+    /// Tunnels `bridges` to each of `remotes` once (VXLAN, one device per VLAN); a
+    /// failure is logged, not fatal: the VMs still run, only the VLAN stays local.
+    pub(crate) async fn ensure_tunnels(&self, bridges: &BTreeSet<String>, remotes: &[String]) {
+        let Some(net) = self.inner.backends.network.clone() else {
+            return;
+        };
+        for bridge in bridges {
+            for ip in remotes {
+                let key = (bridge.clone(), ip.clone());
+                if !lock(&self.inner.mesh).tunnels.insert(key.clone()) {
+                    continue;
+                }
+                let kind = crate::network::TunnelKind::Vxlan;
+                match net.tunnel_add(bridge, kind, ip).await {
+                    Ok(name) => tracing::info!("tunnel {name}: {bridge} to {ip}"),
+                    Err(e) => {
+                        tracing::warn!("cannot tunnel {bridge} to {ip}: {e}");
+                        lock(&self.inner.mesh).tunnels.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
     /// Names of the peers (up or down).
     pub fn mesh_peers(&self) -> Vec<String> {
         lock(&self.inner.mesh).peers.keys().cloned().collect()
@@ -241,7 +279,8 @@ impl ControlPlane {
                 if let Some(p) = lock(&self.inner.mesh).peers.get_mut(host) {
                     p.up = false;
                 }
-                vec![Response::error(host, format!("{host}: {e}"))]
+                // The response's host names the peer that failed.
+                vec![Response::error(host, e)]
             }
         }
     }

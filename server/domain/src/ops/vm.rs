@@ -100,6 +100,7 @@ impl ControlPlane {
             VmType::Kvm
         };
         let names = parse_names(spec).map_err(DomainError::invalid)?;
+        self.check_names_across(ns, &names).await?;
         let queueing = self.with_ns(ns, |n| -> DomainResult<bool> {
             let config = n.config.clone();
             if names.len() > 1 && !config.uuid.is_empty() {

@@ -13,7 +13,7 @@ use crate::backends::{ExitStatus, Launched, VmRuntime};
 use crate::namespace::Namespace;
 use crate::ops::vm::resolve;
 use crate::vm::registry::{Vm, VmState, VmType};
-use crate::{ControlPlane, DomainError, DomainResult};
+use crate::{lock, ControlPlane, DomainError, DomainResult};
 
 /// What happened to one VM of a target.
 pub(crate) enum Action {
@@ -73,7 +73,10 @@ impl ControlPlane {
         state: VmState,
         error: Option<String>,
     ) {
-        let vm = self.with_ns(ns, |n| {
+        // A VM of a destroyed namespace has nothing to update (and must not recreate it).
+        let Some(n) = self.namespace(ns) else { return };
+        let vm = (|| {
+            let mut n = lock(&n);
             let vm = n.vms.get_mut(&id)?;
             if generation.is_some_and(|g| g != vm.generation) {
                 return None;
@@ -83,7 +86,7 @@ impl ControlPlane {
                 vm.tags.insert("error".to_string(), e);
             }
             Some(vm.clone())
-        });
+        })();
         if let Some(vm) = vm {
             self.persist(&vm);
             self.emit_vm(&vm);
@@ -112,7 +115,9 @@ impl ControlPlane {
         let exited = launched.exited;
         tokio::spawn(async move {
             let status: ExitStatus = exited.await.unwrap_or(Ok(()));
-            let killable = cp.with_ns(&ns, |n| n.vms.get(&id).map(|v| v.state.killable()));
+            // A destroyed namespace stays destroyed: no `with_ns`, which would recreate it.
+            let Some(n) = cp.namespace(&ns) else { return };
+            let killable = lock(&n).vms.get(&id).map(|v| v.state.killable());
             if killable != Some(true) {
                 return;
             }

@@ -28,10 +28,7 @@ pub(super) fn mesh_cases() -> Vec<Case> {
         case("mesh_timeout", Expect::Ok)
             .args(args().s("timeout", "5"))
             .after(&[("mesh timeout", "5")]),
-        case("mesh_send", err(400, "unknown host: `nobody`")).args(
-            args()
-                .s("clients", "nobody")
-                .subcommand("echo hi"),
-        ),
+        case("mesh_send", err(400, "unknown host: `nobody`"))
+            .args(args().s("clients", "nobody").subcommand("echo hi")),
     ]
 }

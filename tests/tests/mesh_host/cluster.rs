@@ -1,0 +1,354 @@
+//! A cluster of ferromega hosts on one machine: the test runs itself again in a network
+//! namespace of its own holding a bridge (the "segment"), and each host is a
+//! `ferromega serve` in a further namespace of its own, joined to the bridge by a veth,
+//! with its own base directory, address (10.77.0.N:9001), name (hN) and the shared
+//! cluster secret; every host dials every other from a peers file. Namespaces die with
+//! their processes, so nothing is left behind.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferromega_api::Response;
+use ferromega_client::Client;
+
+const INNER: &str = "FERROMEGA_MESH_TEST_INNER";
+
+/// The secret every host of the test cluster shares.
+pub const SECRET: &str = "fm-mesh-test-secret-0123456789abcdef";
+
+/// Runs test `name` again under `unshare -n`; true in that inner run.
+pub fn in_private_netns(name: &str) -> bool {
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "--"])
+        .arg(std::env::current_exe().expect("current exe"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("unshare (util-linux) missing");
+    assert!(
+        out.status.success(),
+        "{name} failed in its network namespace:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// Runs a program, returning its output.
+pub fn run(argv: &[&str]) -> Output {
+    Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
+}
+
+/// Runs a program that must succeed.
+pub fn must(argv: &[&str]) {
+    let o = run(argv);
+    assert!(
+        o.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// One host of the cluster.
+pub struct Host {
+    /// `hN`.
+    pub name: String,
+    /// `10.77.0.N:9001`.
+    pub addr: String,
+    child: Option<Child>,
+    n: usize,
+}
+
+impl Host {
+    /// A client of this host.
+    pub fn client(&self) -> Client {
+        Client::new(&self.addr)
+    }
+
+    /// Output of a program run in the host's network namespace (for failure messages).
+    pub fn inside(&self, argv: &[&str]) -> String {
+        let pid = self.child.as_ref().map(Child::id).unwrap_or(0).to_string();
+        let mut a = vec!["nsenter", "-t", pid.as_str(), "-n", "--"];
+        a.extend_from_slice(argv);
+        let o = run(&a);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    /// Kills the host with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SIGTERM first: the server tears its VMs down.
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The cluster: hosts h1..hN on one bridge.
+pub struct Cluster {
+    /// The hosts, h1 first (the head node in the tests).
+    pub hosts: Vec<Host>,
+    tmp: tempfile::TempDir,
+}
+
+fn ferromega() -> PathBuf {
+    ferromega_tests::host::binary()
+}
+
+impl Cluster {
+    /// Starts `n` hosts and waits until each sees all the others as peers.
+    pub fn start(n: usize) -> Cluster {
+        must(&["ip", "link", "set", "lo", "up"]);
+        must(&["ip", "link", "add", "fmm_br", "type", "bridge"]);
+        must(&["ip", "addr", "add", "10.77.0.254/24", "dev", "fmm_br"]);
+        must(&["ip", "link", "set", "fmm_br", "up"]);
+        let tmp = tempfile::Builder::new()
+            .prefix("fm-mesh-")
+            .tempdir()
+            .expect("tempdir");
+        std::fs::write(tmp.path().join("secret"), format!("{SECRET}\n")).expect("secret");
+        let peers: String = (1..=n).map(|i| format!("10.77.0.{i}:9001\n")).collect();
+        std::fs::write(tmp.path().join("peers"), peers).expect("peers");
+        let mut c = Cluster {
+            hosts: Vec::new(),
+            tmp,
+        };
+        for i in 1..=n {
+            let h = c.spawn(i);
+            c.hosts.push(h);
+        }
+        c.wait_for_mesh(Duration::from_secs(60));
+        c
+    }
+
+    fn base(&self, i: usize) -> PathBuf {
+        self.tmp.path().join(format!("h{i}"))
+    }
+
+    /// The log of host `i` (for failure messages).
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.base(i).with_extension("log")).unwrap_or_default()
+    }
+
+    fn spawn(&self, i: usize) -> Host {
+        let dir = self.tmp.path();
+        let addr = format!("10.77.0.{i}:9001");
+        // The server waits for its address, which the veth below brings.
+        let script = format!(
+            "ip link set lo up && until ip -o addr show dev eth0 2>/dev/null | grep -q 10.77.0.{i}/; \
+             do sleep 0.05; done && exec {bin} serve --accel tcg --level info --base {base} \
+             --addr {addr} --hostname h{i} --cluster-secret-file {secret} --peers-file {peers}",
+            bin = ferromega().display(),
+            base = self.base(i).display(),
+            secret = dir.join("secret").display(),
+            peers = dir.join("peers").display(),
+        );
+        let log = std::fs::File::create(self.base(i).with_extension("log")).expect("log");
+        let child = Command::new("unshare")
+            .args(["-n", "--", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("unshare");
+        let pid = child.id().to_string();
+        // Owned from here: a failed step below kills it on unwind.
+        let host = Host {
+            name: format!("h{i}"),
+            addr: addr.clone(),
+            child: Some(child),
+            n: i,
+        };
+        // `unshare` may not have left our namespace yet: a veth end sent there now
+        // would land here.
+        let ours = std::fs::read_link("/proc/self/ns/net").expect("our netns");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .ok()
+            .as_ref()
+            == Some(&ours)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "h{i} never left the test's namespace"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let veth = format!("fmm_h{i}");
+        must(&[
+            "ip", "link", "add", &veth, "type", "veth", "peer", "name", "eth0", "netns", &pid,
+        ]);
+        must(&["ip", "link", "set", &veth, "master", "fmm_br", "up"]);
+        let inside = |argv: &[&str]| {
+            let mut a = vec!["nsenter", "-t", pid.as_str(), "-n", "--"];
+            a.extend_from_slice(argv);
+            must(&a);
+        };
+        inside(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.77.0.{i}/24"),
+            "dev",
+            "eth0",
+        ]);
+        inside(&["ip", "link", "set", "eth0", "up"]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "h{i} did not listen on {addr}:\n{}",
+                self.log(i)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        host
+    }
+
+    /// Starts host `i` again after [`Host::kill`] (same base, address and peers).
+    pub fn restart(&mut self, i: usize) {
+        let h = self.spawn(i);
+        self.hosts[i - 1] = h;
+    }
+
+    /// Waits until every live host counts every live host in `mesh status`.
+    pub fn wait_for_mesh(&self, limit: Duration) {
+        let live = self.hosts.iter().filter(|h| h.child.is_some()).count();
+        let deadline = Instant::now() + limit;
+        for h in self.hosts.iter().filter(|h| h.child.is_some()) {
+            loop {
+                let size = block(cell(&h.client(), "minimega", "mesh status", "size"));
+                if size == live.to_string() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{} sees a mesh of {size}, want {live}:\n{}",
+                    h.name,
+                    self.log(h.n)
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// Runs a future to completion on a small runtime (the tests are synchronous so that
+/// they can re-run themselves under `unshare`).
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+/// All responses of `line` in namespace `ns`.
+pub async fn resps(c: &Client, ns: &str, line: &str) -> Vec<Response> {
+    let reply = c.command(ns, line).await.expect("command");
+    reply.batches.into_iter().flat_map(|b| b.resp).collect()
+}
+
+/// Runs `line`; every response must succeed.
+pub async fn ok(c: &Client, ns: &str, line: &str) -> Vec<Response> {
+    let r = resps(c, ns, line).await;
+    for x in &r {
+        assert!(
+            x.error.is_empty(),
+            "`{line}` failed on {}: {}",
+            x.host,
+            x.error
+        );
+    }
+    r
+}
+
+/// The errors `line` gives, as `host: error`.
+pub async fn errors(c: &Client, ns: &str, line: &str) -> Vec<String> {
+    resps(c, ns, line)
+        .await
+        .into_iter()
+        .filter(|r| !r.error.is_empty())
+        .map(|r| format!("{}: {}", r.host, r.error))
+        .collect()
+}
+
+/// Rows of a table command over every host: (host, row as column → value).
+pub async fn rows(c: &Client, ns: &str, line: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for r in ok(c, ns, line).await {
+        for row in &r.tabular {
+            let named = r.header.iter().cloned().zip(row.iter().cloned()).collect();
+            out.push((r.host.clone(), named));
+        }
+    }
+    out
+}
+
+/// The value of `column` in the first row of `line`'s table.
+pub async fn cell(c: &Client, ns: &str, line: &str, column: &str) -> String {
+    rows(c, ns, line)
+        .await
+        .into_iter()
+        .next()
+        .and_then(|(_, row)| row.into_iter().find(|(k, _)| k == column).map(|(_, v)| v))
+        .unwrap_or_default()
+}
+
+/// Where each VM of the namespace runs: (name, host), sorted by name.
+pub async fn placement(c: &Client, ns: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = rows(c, ns, "vm info")
+        .await
+        .into_iter()
+        .map(|(host, row)| {
+            let name = row
+                .into_iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v)
+                .unwrap_or_default();
+            (name, host)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The container image, checked.
+pub fn image() -> PathBuf {
+    let fs = ferromega_tests::host::images_dir().join("minicccfs");
+    assert!(
+        Path::new(&fs).join("init").exists(),
+        "{} missing: run `misc/images/build` or set FERROMEGA_IMAGES",
+        fs.display()
+    );
+    fs
+}
