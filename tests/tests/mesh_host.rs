@@ -2,10 +2,10 @@
 //! namespace with its own base directory and address — mesh formation, fan-out with the
 //! host column, `ns add-hosts/del-hosts`, `mesh send` and `ns run` and their refusals,
 //! scheduling by each load metric and coschedule limits, `vm-N` names unique across
-//! hosts, a VLAN spanning two hosts over VXLAN while another stays isolated, a peer
-//! refused without the secret, a host killed mid-command (the others answer) and back.
-//! Needs root, iproute2 (`ip`, `nsenter`, `unshare`), cgroups, overlayfs and the
-//! container image; fails loudly when one is missing.
+//! hosts, `file get` from peers, a VLAN spanning two hosts over VXLAN while another
+//! stays isolated, a peer refused without the secret, a host killed mid-command (the
+//! others answer) and back. Needs root, iproute2 (`ip`, `nsenter`, `unshare`), busybox,
+//! cgroups, overlayfs and the container image; fails loudly when one is missing.
 
 #![expect(
     clippy::unwrap_used,
@@ -120,6 +120,35 @@ fn mesh_forms_fans_out_and_schedules_unique_names_across_hosts() {
             errors(&c, "foo", "vm kill nope").await,
             ["h1: vm not found: nope"]
         );
+        // file get: parts of a file only h3 has, and a folder spread over h2 and h3.
+        let big: Vec<u8> = (0..25 * 1024 * 1024 + 7)
+            .map(|i: u32| (i % 251) as u8)
+            .collect();
+        std::fs::write(cl.files_dir(3).join("big"), &big).unwrap();
+        for (i, f) in [(2, "other"), (3, "deep/small")] {
+            let p = cl.files_dir(i).join("d").join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, f).unwrap();
+        }
+        ok(&c, "minimega", "file get big").await;
+        assert!(std::fs::read(cl.files_dir(1).join("big")).unwrap() == big);
+        ok(&c, "minimega", "file get d").await;
+        assert_eq!(
+            std::fs::read_to_string(cl.files_dir(1).join("d/deep/small")).unwrap(),
+            "deep/small"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cl.files_dir(1).join("d/other")).unwrap(),
+            "other"
+        );
+        assert_eq!(
+            errors(&c, "minimega", "file get nope").await,
+            ["h1: file not found"]
+        );
+        assert!(rows(&c, "minimega", "file status").await.is_empty());
+        let listed = rows(&c, "minimega", "file list").await;
+        assert_eq!(listed.len(), 2, "{listed:?}");
+
         // clear namespace destroys it on every host.
         ok(&c, "minimega", "clear namespace foo").await;
         for h in &cl.hosts[1..] {

@@ -177,16 +177,16 @@ fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 
 /// One host count: launch and start the containers, then time `vm info`. Returns
 /// (containers/s, median ms).
-async fn measure(
-    head: &Client,
-    k: usize,
-    opts: &Opts,
-    image: &Path,
-) -> anyhow::Result<(f64, f64)> {
+async fn measure(head: &Client, k: usize, opts: &Opts, image: &Path) -> anyhow::Result<(f64, f64)> {
     let ns = format!("bench{k}");
     run(head, &ns, "ns del-hosts all").await?;
     run(head, &ns, &format!("ns add-hosts h[1-{k}]")).await?;
-    run(head, &ns, &format!("vm config filesystem {}", image.display())).await?;
+    run(
+        head,
+        &ns,
+        &format!("vm config filesystem {}", image.display()),
+    )
+    .await?;
     run(head, &ns, "vm config memory 32").await?;
     let n = k * opts.per_host;
     let t0 = Instant::now();

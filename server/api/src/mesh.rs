@@ -12,6 +12,8 @@ use crate::Args;
 pub const PEER_HELLO_PATH: &str = "/api/v1/mesh/peer/hello";
 /// The HTTP path of a forwarded command.
 pub const PEER_RUN_PATH: &str = "/api/v1/mesh/peer/run";
+/// The HTTP path of file queries and file parts (iomeshage).
+pub const PEER_FILE_PATH: &str = "/api/v1/mesh/peer/file";
 
 /// A host introducing itself: sent by the dialer, answered by the dialed host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,4 +75,29 @@ pub struct PeerLaunch {
     /// VLANs to them (VXLAN, VNI = VLAN) so VLANs span the hosts.
     #[serde(default)]
     pub tunnels: Vec<String>,
+}
+
+/// A question about the files directory of a peer: which files match a glob (no
+/// `offset`), or the bytes of one part of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFileRequest {
+    /// A glob relative to the files directory, or (for a part) one file's path.
+    pub path: String,
+    /// Where the part starts; `None` asks which files match.
+    #[serde(default)]
+    pub offset: Option<u64>,
+    /// The part's length.
+    #[serde(default)]
+    pub length: u64,
+}
+
+/// One file a peer has: its path relative to the files directory and its size.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFileInfo {
+    /// Path relative to the files directory.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
 }

@@ -1,7 +1,10 @@
 //! ferromega-client: the typed HTTP client — `invoke` reaches any operation by its name
 //! (the `operationId`), `command` runs a command line, `suggest` completes one.
 
-use ferromega_api::mesh::{PeerHello, PeerRequest, PEER_HELLO_PATH, PEER_RUN_PATH};
+use ferromega_api::mesh::{
+    PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest, PEER_FILE_PATH, PEER_HELLO_PATH,
+    PEER_RUN_PATH,
+};
 use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
 use ferromega_command::handlers::by_name;
 use ferromega_command::routes::{route_of, Verb};
@@ -156,6 +159,31 @@ impl Client {
     /// Runs a forwarded command on a peer, returning its responses.
     pub async fn peer_run(&self, req: &PeerRequest) -> Result<Vec<Response>, ClientError> {
         self.post_json(PEER_RUN_PATH, req).await
+    }
+
+    /// Lists a peer's files matching a glob.
+    pub async fn peer_file_info(
+        &self,
+        req: &PeerFileRequest,
+    ) -> Result<Vec<PeerFileInfo>, ClientError> {
+        self.post_json(PEER_FILE_PATH, req).await
+    }
+
+    /// Reads one part of one of a peer's files.
+    pub async fn peer_file_part(&self, req: &PeerFileRequest) -> Result<Vec<u8>, ClientError> {
+        let url = format!("{}{PEER_FILE_PATH}", self.base);
+        let resp = self
+            .http
+            .post(url)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if !resp.status().is_success() {
+            return self.decode(resp).await;
+        }
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        Ok(bytes.to_vec())
     }
 
     async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use ferromega_api::mesh::{PeerHello, PeerRequest};
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_client::Client;
 use ferromega_domain::backends::BoxFuture;
@@ -55,6 +55,32 @@ impl PeerLink for HttpPeers {
         Box::pin(async move {
             self.client(addr)
                 .peer_run(req)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn file_info<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<PeerFileInfo>, String>> {
+        Box::pin(async move {
+            self.client(addr)
+                .peer_file_info(req)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn file_part<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.client(addr)
+                .peer_file_part(req)
                 .await
                 .map_err(|e| e.to_string())
         })

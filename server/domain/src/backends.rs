@@ -278,4 +278,16 @@ pub trait PeerLink: Send + Sync {
         addr: &'a str,
         req: &'a ferromega_api::mesh::PeerRequest,
     ) -> BoxFuture<'a, Result<Vec<ferromega_api::Response>, String>>;
+    /// Lists the peer's files matching a glob (`req.offset` is `None`).
+    fn file_info<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a ferromega_api::mesh::PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<ferromega_api::mesh::PeerFileInfo>, String>>;
+    /// Reads one part of one of the peer's files.
+    fn file_part<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a ferromega_api::mesh::PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<u8>, String>>;
 }

@@ -1,4 +1,4 @@
-//! The peer endpoints: a handshake/heartbeat and forwarded commands, guarded by the
+//! The peer endpoints: a handshake/heartbeat, forwarded commands and file parts, guarded by the
 //! shared cluster secret (`serve --cluster-secret-file`).
 //!
 //! They sit outside the token guard of `--auth` (peers present the cluster secret, not
@@ -12,7 +12,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::{Json, Router};
-use ferromega_api::mesh::{PeerHello, PeerRequest, PEER_HELLO_PATH, PEER_RUN_PATH};
+use ferromega_api::mesh::{
+    PeerFileRequest, PeerHello, PeerRequest, PEER_FILE_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
+};
 use ferromega_api::Response;
 use ferromega_domain::{ControlPlane, DomainError};
 
@@ -77,6 +79,24 @@ async fn run(
     Ok(Json(s.cp.peer_run(req).await))
 }
 
+/// A file question: the matching files as JSON, or a part's bytes.
+async fn file(
+    State(s): State<PeerState>,
+    headers: HeaderMap,
+    Json(req): Json<PeerFileRequest>,
+) -> Result<axum::response::Response, (StatusCode, ApiError)> {
+    use axum::response::IntoResponse;
+    admit(&s, &headers)?;
+    let host = s.cp.host().to_string();
+    let fail = |e: DomainError| (crate::error::status_for(&e), ApiError::domain(&host, &e));
+    if req.offset.is_none() {
+        let files = s.cp.peer_file_info(&req).map_err(fail)?;
+        return Ok(Json(files).into_response());
+    }
+    let bytes = s.cp.peer_file_part(&req).map_err(fail)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
 /// The peer endpoints of a server driving `cp`, admitting peers that present `secret`.
 pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
     let state = PeerState {
@@ -86,5 +106,6 @@ pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
     Router::new()
         .route(PEER_HELLO_PATH, post(hello))
         .route(PEER_RUN_PATH, post(run))
+        .route(PEER_FILE_PATH, post(file))
         .with_state(state)
 }

@@ -153,6 +153,11 @@ impl Cluster {
         self.tmp.path().join(format!("h{i}"))
     }
 
+    /// The files directory of host `i`.
+    pub fn files_dir(&self, i: usize) -> PathBuf {
+        self.base(i).join("files")
+    }
+
     /// The log of host `i` (for failure messages).
     pub fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.base(i).with_extension("log")).unwrap_or_default()

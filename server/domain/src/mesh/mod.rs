@@ -13,6 +13,7 @@
 //! ```
 
 pub(crate) mod fanout;
+pub(crate) mod files;
 pub(crate) mod launch;
 pub mod schedule;
 
@@ -61,6 +62,8 @@ pub struct MeshState {
     timeout: Option<Duration>,
     /// VXLAN tunnels made for namespaces spanning hosts: (bridge, remote IP).
     tunnels: BTreeSet<(String, String)>,
+    /// `file get` transfers in flight, by file.
+    transfers: BTreeMap<String, files::Transfer>,
 }
 
 fn with_port(addr: &str) -> String {
@@ -240,6 +243,16 @@ impl ControlPlane {
                 }
             }
         }
+    }
+
+    /// (name, address) of the peers that answered last.
+    pub(crate) fn peer_addrs(&self) -> Vec<(String, String)> {
+        lock(&self.inner.mesh)
+            .peers
+            .iter()
+            .filter(|(_, p)| p.up)
+            .map(|(n, p)| (n.clone(), p.addr.clone()))
+            .collect()
     }
 
     /// Names of the peers (up or down).

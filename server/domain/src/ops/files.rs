@@ -64,11 +64,12 @@ impl ControlPlane {
         Ok(self.table(&header, rows))
     }
 
-    /// `file get`: with one host, a file is available when it is already here.
-    pub(crate) fn file_get(&self, args: &Args) -> DomainResult<Response> {
-        let found = self.glob_files(args.string("file").unwrap_or_default())?;
-        if found.is_empty() {
-            return Err(DomainError::NotFound("file not found".to_string()));
+    /// `file get`: a file already here is done; otherwise it is fetched from the mesh
+    /// peers that have it (waiting until it is here).
+    pub(crate) async fn file_get(&self, args: &Args) -> DomainResult<Response> {
+        let pattern = args.string("file").unwrap_or_default();
+        if self.glob_files(pattern)?.is_empty() {
+            self.file_get_from_peers(pattern).await?;
         }
         Ok(self.ok())
     }
@@ -94,7 +95,12 @@ impl ControlPlane {
     }
 
     pub(crate) fn file_status(&self) -> Response {
-        self.table(&["filename", "tempdir", "completed", "queued"], Vec::new())
+        let rows = self
+            .transfers()
+            .into_iter()
+            .map(|(f, t)| vec![f, t.tempdir, t.completed.to_string(), t.queued.to_string()])
+            .collect();
+        self.table(&["filename", "tempdir", "completed", "queued"], rows)
     }
 }
 

@@ -95,7 +95,7 @@ impl ControlPlane {
             "vlans_blacklist" => one(self.vlans_blacklist(args)),
             "clear_vlans" => one(self.clear_vlans(&ns, args)),
             "file_list" => one(self.file_list(args)),
-            "file_get" => one(self.file_get(args)),
+            "file_get" => one(self.file_get(args).await),
             "file_delete" => one(self.file_delete(args)),
             "file_status" => one(Ok(self.file_status())),
             "vm_net_connect" => one(self.vm_net_connect(&ns, args).await),

@@ -1,0 +1,285 @@
+//! Files over the mesh (minimega's iomeshage): `file get` of a file this host lacks asks
+//! the peers which of them have it (globs; directories recurse), then fetches each file
+//! in 10 MiB parts — up to three files at once, each part from any peer that has the
+//! file, three attempts — into a staging folder, and moves it into the files directory
+//! when whole. `file status` shows the transfers in flight.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest};
+use futures::StreamExt;
+
+use crate::backends::PeerLink;
+use crate::ops::files::inside;
+use crate::{lock, ControlPlane, DomainError, DomainResult};
+
+/// The size of one part (minimega's).
+pub const PART: u64 = 10 << 20;
+
+/// Files fetched at the same time.
+const IN_FLIGHT: usize = 3;
+
+/// Attempts per part.
+const ATTEMPTS: usize = 3;
+
+/// Where parts are staged, inside the files directory (hidden from `file list` globs).
+const STAGING: &str = ".ferromega-transfers";
+
+/// A transfer in flight, as `file status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transfer {
+    /// The staging folder.
+    pub tempdir: String,
+    /// Parts fetched.
+    pub completed: u64,
+    /// Parts in the file.
+    pub queued: u64,
+}
+
+/// Files under `root` matching `pattern`, directories walked, as paths relative to `root`.
+pub(crate) fn matching_files(root: &Path, pattern: &str) -> DomainResult<Vec<PeerFileInfo>> {
+    let full = inside(root, pattern)?;
+    let paths = glob::glob(&full.to_string_lossy()).map_err(DomainError::invalid)?;
+    let mut out = Vec::new();
+    let mut stack: Vec<PathBuf> = paths.filter_map(Result::ok).collect();
+    while let Some(p) = stack.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        let rel = p
+            .strip_prefix(root)
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .into_owned();
+        if rel.starts_with(STAGING) {
+            continue;
+        }
+        if meta.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                stack.extend(rd.filter_map(Result::ok).map(|e| e.path()));
+            }
+        } else if meta.is_file() {
+            out.push(PeerFileInfo {
+                path: rel,
+                size: meta.len(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Reads `length` bytes at `offset` of `path` under `root` (less at the end of the file).
+pub(crate) fn read_part(
+    root: &Path,
+    path: &str,
+    offset: u64,
+    length: u64,
+) -> DomainResult<Vec<u8>> {
+    let full = inside(root, path)?;
+    let length = length.min(PART);
+    let mut f = std::fs::File::open(&full)
+        .map_err(|_| DomainError::NotFound("file not found".to_string()))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| DomainError::Host(e.to_string()))?;
+    let mut buf = Vec::with_capacity(length as usize);
+    f.take(length)
+        .read_to_end(&mut buf)
+        .map_err(|e| DomainError::Host(e.to_string()))?;
+    Ok(buf)
+}
+
+impl ControlPlane {
+    /// Answers a peer's file question: the matching files, or one part's bytes.
+    pub fn peer_file_info(&self, req: &PeerFileRequest) -> DomainResult<Vec<PeerFileInfo>> {
+        matching_files(self.files_dir(), &req.path)
+    }
+
+    /// The bytes of one part of one file of the files directory.
+    pub fn peer_file_part(&self, req: &PeerFileRequest) -> DomainResult<Vec<u8>> {
+        read_part(
+            self.files_dir(),
+            &req.path,
+            req.offset.unwrap_or(0),
+            req.length,
+        )
+    }
+
+    /// The transfers in flight: (file, transfer).
+    pub(crate) fn transfers(&self) -> Vec<(String, Transfer)> {
+        lock(&self.inner.mesh)
+            .transfers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Fetches the files matching `pattern` from the peers that have them; waits until
+    /// every file is here (or one failed).
+    pub(crate) async fn file_get_from_peers(&self, pattern: &str) -> DomainResult<()> {
+        let link = lock(&self.inner.mesh).link.clone();
+        let Some(link) = link else {
+            return Err(DomainError::NotFound("file not found".to_string()));
+        };
+        let peers = self.peer_addrs();
+        let req = PeerFileRequest {
+            path: pattern.to_string(),
+            offset: None,
+            length: 0,
+        };
+        let asks = peers.iter().map(|(name, addr)| {
+            let link = link.clone();
+            let req = &req;
+            async move { (name.clone(), addr.clone(), link.file_info(addr, req).await) }
+        });
+        // Which peers have each file (by path), with its size.
+        let mut have: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
+        for (name, addr, r) in futures::future::join_all(asks).await {
+            match r {
+                Ok(files) => {
+                    for f in files {
+                        have.entry(f.path)
+                            .or_insert((f.size, Vec::new()))
+                            .1
+                            .push(addr.clone());
+                    }
+                }
+                Err(e) => tracing::warn!("file get: {name} did not answer: {e}"),
+            }
+        }
+        if have.is_empty() {
+            return Err(DomainError::NotFound("file not found".to_string()));
+        }
+        let results: Vec<DomainResult<()>> = futures::stream::iter(have)
+            .map(|(path, (size, sources))| {
+                let link = link.clone();
+                async move { self.fetch(&link, &path, size, &sources).await }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    }
+
+    /// Fetches one file in parts into staging, then moves it into place.
+    async fn fetch(
+        &self,
+        link: &Arc<dyn PeerLink>,
+        path: &str,
+        size: u64,
+        sources: &[String],
+    ) -> DomainResult<()> {
+        let dest = inside(self.files_dir(), path)?;
+        let stage_dir = self
+            .files_dir()
+            .join(STAGING)
+            .join(uuid::Uuid::new_v4().to_string());
+        let parts = size.div_ceil(PART).max(1);
+        lock(&self.inner.mesh).transfers.insert(
+            path.to_string(),
+            Transfer {
+                tempdir: stage_dir.display().to_string(),
+                completed: 0,
+                queued: parts,
+            },
+        );
+        let r = self
+            .fetch_parts(link, path, size, sources, &stage_dir, &dest)
+            .await;
+        lock(&self.inner.mesh).transfers.remove(path);
+        let _ = std::fs::remove_dir_all(&stage_dir);
+        // The staging root goes too once no transfer uses it.
+        let _ = std::fs::remove_dir(self.files_dir().join(STAGING));
+        r
+    }
+
+    async fn fetch_parts(
+        &self,
+        link: &Arc<dyn PeerLink>,
+        path: &str,
+        size: u64,
+        sources: &[String],
+        stage_dir: &Path,
+        dest: &Path,
+    ) -> DomainResult<()> {
+        let host_err = |e: std::io::Error| DomainError::Host(format!("{path}: {e}"));
+        std::fs::create_dir_all(stage_dir).map_err(host_err)?;
+        let staged = stage_dir.join("file");
+        let mut out = std::fs::File::create(&staged).map_err(host_err)?;
+        let parts = size.div_ceil(PART).max(1);
+        for part in 0..parts {
+            let req = PeerFileRequest {
+                path: path.to_string(),
+                offset: Some(part * PART),
+                length: PART,
+            };
+            let mut last = String::new();
+            let mut got = None;
+            for attempt in 0..ATTEMPTS {
+                let addr = &sources[(part as usize + attempt) % sources.len()];
+                match link.file_part(addr, &req).await {
+                    Ok(bytes) => {
+                        got = Some(bytes);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            let bytes = got.ok_or_else(|| {
+                DomainError::Host(format!("{path}: part {part} failed 3 times: {last}"))
+            })?;
+            out.write_all(&bytes).map_err(host_err)?;
+            if let Some(t) = lock(&self.inner.mesh).transfers.get_mut(path) {
+                t.completed = part + 1;
+            }
+        }
+        out.sync_all().map_err(host_err)?;
+        let written = out.metadata().map_err(host_err)?.len();
+        if written != size {
+            return Err(DomainError::Host(format!(
+                "{path}: got {written} bytes, want {size}"
+            )));
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(host_err)?;
+        }
+        std::fs::rename(&staged, dest).map_err(host_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_recurse_and_staging_is_hidden() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("a/b")).unwrap();
+        std::fs::create_dir_all(d.path().join(STAGING)).unwrap();
+        std::fs::write(d.path().join("a/x"), "12").unwrap();
+        std::fs::write(d.path().join("a/b/y"), "123").unwrap();
+        std::fs::write(d.path().join(STAGING).join("z"), "1").unwrap();
+        let got = matching_files(d.path(), "a").unwrap();
+        let names: Vec<(&str, u64)> = got.iter().map(|f| (f.path.as_str(), f.size)).collect();
+        assert_eq!(names, [("a/b/y", 3), ("a/x", 2)]);
+        assert!(matching_files(d.path(), "*")
+            .unwrap()
+            .iter()
+            .all(|f| !f.path.starts_with('.')));
+    }
+
+    #[test]
+    fn parts_are_bounded_and_paths_stay_inside() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), "hello world").unwrap();
+        assert_eq!(read_part(d.path(), "f", 6, 100).unwrap(), b"world");
+        assert!(read_part(d.path(), "../etc/passwd", 0, 10).is_err());
+        assert!(matches!(
+            read_part(d.path(), "nope", 0, 10),
+            Err(DomainError::NotFound(_))
+        ));
+    }
+}
