@@ -1,5 +1,5 @@
-//! What several benchmarks share: finding the `ferromega` binary and reading a process's
-//! resident memory.
+//! What several benchmarks share: finding the `ferromega` binary and the container image,
+//! and reading a process's resident memory.
 
 use std::path::PathBuf;
 
@@ -37,4 +37,25 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The `minicccfs` container image: in `flag`, else `$FERROMEGA_IMAGES`, else
+/// target/images; canonical, checked.
+#[allow(
+    dead_code,
+    reason = "the container launch and mesh benchmarks use it; the others do not"
+)]
+pub fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = flag
+        .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/images"));
+    let fs = dir.join("minicccfs");
+    if !fs.join("init").is_file() {
+        bail!(
+            "{} missing: run `misc/images/build {}`",
+            fs.display(),
+            dir.display()
+        );
+    }
+    Ok(std::fs::canonicalize(fs)?)
 }

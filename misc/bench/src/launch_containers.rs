@@ -18,7 +18,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::{binary, rss_kib};
+use common::{binary, find_image, rss_kib};
 
 /// Launch and start N containers through ferromega; report the rate and memory.
 #[derive(Debug, Parser)]
@@ -134,21 +134,6 @@ async fn census(c: &Client) -> anyhow::Result<(usize, usize, usize, Option<Strin
     let errors: Vec<_> = t.tabular.iter().filter(|r| r[state] == "ERROR").collect();
     let first = errors.first().map(|r| r[tags].clone());
     Ok((running, errors.len(), t.tabular.len(), first))
-}
-
-fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let dir = flag
-        .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/images"));
-    let fs = dir.join("minicccfs");
-    if !fs.join("init").is_file() {
-        bail!(
-            "{} missing: run `misc/images/build {}`",
-            fs.display(),
-            dir.display()
-        );
-    }
-    Ok(std::fs::canonicalize(fs)?)
 }
 
 #[tokio::main]

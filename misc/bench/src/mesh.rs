@@ -21,7 +21,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::binary;
+use common::{binary, find_image};
 
 /// Fan-out latency and spread launch throughput over a mesh of local servers.
 #[derive(Debug, Parser)]
@@ -158,21 +158,6 @@ async fn running(c: &Client, ns: &str) -> anyhow::Result<(usize, usize)> {
         up += r.tabular.iter().filter(|row| row[0] == "RUNNING").count();
     }
     Ok((up, total))
-}
-
-fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let dir = flag
-        .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/images"));
-    let fs = dir.join("minicccfs");
-    if !fs.join("init").is_file() {
-        bail!(
-            "{} missing: run `misc/images/build {}`",
-            fs.display(),
-            dir.display()
-        );
-    }
-    Ok(std::fs::canonicalize(fs)?)
 }
 
 /// One host count: launch and start the containers, then time `vm info`. Returns

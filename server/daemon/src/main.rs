@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Mode {
     /// Run the server.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Interactive shell attached to a running server.
     Attach,
     /// Run minitest-style scripts (`<name>` with `<name>.want`) from a folder.
@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     }
     let cli = Cli::parse();
     if let Some(Mode::Serve(args)) = cli.command {
-        return serve::serve(args, cli.addr);
+        return serve::serve(*args, cli.addr);
     }
     if let Some(Mode::Auth(AuthCmd::AddToken { file, name })) = &cli.command {
         let token = ferromega_http::auth::add_token(file, name)?;

@@ -33,18 +33,21 @@ impl HttpPeers {
     }
 }
 
+/// A client call with its error as text (the domain's peer errors are texts).
+async fn texts<T>(
+    call: impl std::future::Future<Output = Result<T, ferromega_client::ClientError>>,
+) -> Result<T, String> {
+    call.await.map_err(|e| e.to_string())
+}
+
 impl PeerLink for HttpPeers {
     fn hello<'a>(
         &'a self,
         addr: &'a str,
         me: &'a PeerHello,
     ) -> BoxFuture<'a, Result<PeerHello, String>> {
-        Box::pin(async move {
-            self.client(addr)
-                .peer_hello(me)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let c = self.client(addr);
+        Box::pin(async move { texts(c.peer_hello(me)).await })
     }
 
     fn run<'a>(
@@ -52,12 +55,8 @@ impl PeerLink for HttpPeers {
         addr: &'a str,
         req: &'a PeerRequest,
     ) -> BoxFuture<'a, Result<Vec<Response>, String>> {
-        Box::pin(async move {
-            self.client(addr)
-                .peer_run(req)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let c = self.client(addr);
+        Box::pin(async move { texts(c.peer_run(req)).await })
     }
 
     fn file_info<'a>(
@@ -65,12 +64,8 @@ impl PeerLink for HttpPeers {
         addr: &'a str,
         req: &'a PeerFileRequest,
     ) -> BoxFuture<'a, Result<Vec<PeerFileInfo>, String>> {
-        Box::pin(async move {
-            self.client(addr)
-                .peer_file_info(req)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let c = self.client(addr);
+        Box::pin(async move { texts(c.peer_file_info(req)).await })
     }
 
     fn file_part<'a>(
@@ -78,11 +73,7 @@ impl PeerLink for HttpPeers {
         addr: &'a str,
         req: &'a PeerFileRequest,
     ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
-        Box::pin(async move {
-            self.client(addr)
-                .peer_file_part(req)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let c = self.client(addr);
+        Box::pin(async move { texts(c.peer_file_part(req)).await })
     }
 }

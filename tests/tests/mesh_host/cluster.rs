@@ -12,30 +12,16 @@ use std::time::{Duration, Instant};
 use ferromega_api::Response;
 use ferromega_client::Client;
 
-const INNER: &str = "FERROMEGA_MESH_TEST_INNER";
-
 /// The secret every host of the test cluster shares.
 pub const SECRET: &str = "fm-mesh-test-secret-0123456789abcdef";
 
 /// Runs test `name` again under `unshare -n`; true in that inner run.
 pub fn in_private_netns(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(std::env::current_exe().expect("current exe"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("unshare (util-linux) missing");
-    assert!(
-        out.status.success(),
-        "{name} failed in its network namespace:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
+    ferromega_tests::host::in_private_netns(
+        name,
+        &["nsenter", "ip", "busybox"],
+        "apt-get install iproute2 busybox-static util-linux",
+    )
 }
 
 /// Runs a program, returning its output.

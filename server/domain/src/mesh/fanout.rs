@@ -80,38 +80,61 @@ impl ControlPlane {
             return self.dispatch(session, name, args).await;
         }
         let req = PeerRequest {
-            from: me.clone(),
-            namespace: ns.clone(),
-            source: ns.clone(),
             op: Some(name.to_string()),
             args: args.clone(),
-            ..PeerRequest::default()
+            ..self.fan_request(&ns)
         };
         let mut local = Session {
             source: Some(ns.clone()),
             ..session.clone()
         };
-        let here = hosts.contains(&me);
         let local_part = async {
-            if !here {
-                return Vec::new();
-            }
             match self.dispatch(&mut local, name, args).await {
                 Ok(r) => r,
                 Err(e) => vec![Response::error(&me, e.to_string())],
             }
         };
-        let remote = hosts
-            .iter()
-            .filter(|h| **h != me)
-            .map(|h| self.call_peer(h, &req));
-        let (mut out, rest) =
-            futures::future::join(local_part, futures::future::join_all(remote)).await;
-        out.extend(rest.into_iter().flatten());
+        let (mut out, rest) = self.on_hosts(&hosts, &req, local_part).await;
+        out.extend(rest);
         if scope == Scope::VmTarget {
             return drop_vm_not_found(out);
         }
         Ok(out)
+    }
+
+    /// A request for the namespace's other hosts, marked as fan-out of `ns`.
+    fn fan_request(&self, ns: &str) -> PeerRequest {
+        PeerRequest {
+            from: self.host().to_string(),
+            namespace: ns.to_string(),
+            source: ns.to_string(),
+            ..PeerRequest::default()
+        }
+    }
+
+    /// Runs `local` (only when this host is one of `hosts`) and `req` on every other
+    /// host, all at the same time; returns the local result and the peers' responses.
+    async fn on_hosts<T: Default>(
+        &self,
+        hosts: &[String],
+        req: &PeerRequest,
+        local: impl std::future::Future<Output = T>,
+    ) -> (T, Vec<Response>) {
+        let me = self.host();
+        let here = hosts.iter().any(|h| h == me);
+        let local = async {
+            if here {
+                local.await
+            } else {
+                T::default()
+            }
+        };
+        let remote = hosts
+            .iter()
+            .filter(|h| *h != me)
+            .map(|h| self.call_peer(h, req));
+        let (out, rest) = futures::future::join(local, futures::future::join_all(remote)).await;
+        (out, rest.into_iter().flatten().collect())
     }
 
     /// `mesh send <hosts|all> (command)`: the command runs on each listed peer in its
@@ -134,20 +157,29 @@ impl ControlPlane {
         let Some(line) = cmd.args.subcommand.clone() else {
             return vec![(vec![Response::error(&me, "missing command")], flags)];
         };
-        if hosts.iter().any(|h| *h == me) {
+        if hosts.contains(&me) {
             let e = "cannot mesh send yourself";
             return vec![(vec![Response::error(&me, e)], flags)];
         }
+        vec![(self.send_line(&hosts, &line).await, flags)]
+    }
+
+    /// Runs `line` on each of the peers `hosts` as `mesh send` does (their minimega
+    /// namespace, source `meshage`), all at the same time.
+    async fn send_line(&self, hosts: &[String], line: &str) -> Vec<Response> {
         let req = PeerRequest {
-            from: me.clone(),
+            from: self.host().to_string(),
             namespace: DEFAULT_NAMESPACE.to_string(),
             source: MESHAGE.to_string(),
-            line: Some(line),
+            line: Some(line.to_string()),
             ..PeerRequest::default()
         };
         let calls = hosts.iter().map(|h| self.call_peer(h, &req));
-        let out = futures::future::join_all(calls).await;
-        vec![(out.into_iter().flatten().collect(), flags)]
+        futures::future::join_all(calls)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     /// `ns run (command)` across the namespace's hosts (refusing what minimega refuses).
@@ -157,35 +189,18 @@ impl ControlPlane {
         sub: Command,
         flags: Flags,
     ) -> Vec<RawBatch> {
-        let me = self.host().to_string();
         let ns = session.namespace.clone();
         let hosts: Vec<String> = self.with_ns(&ns, |n| n.hosts.iter().cloned().collect());
-        let line = sub.original.clone();
         let req = PeerRequest {
-            from: me.clone(),
-            namespace: ns.clone(),
-            source: ns.clone(),
-            line: Some(line),
-            ..PeerRequest::default()
+            line: Some(sub.original.clone()),
+            ..self.fan_request(&ns)
         };
         let mut local = Session {
             source: Some(ns.clone()),
             ..session.clone()
         };
-        let here = hosts.contains(&me);
-        let local_part = async {
-            if !here {
-                return Vec::new();
-            }
-            self.execute(&mut local, sub, flags).await
-        };
-        let remote = hosts
-            .iter()
-            .filter(|h| **h != me)
-            .map(|h| self.call_peer(h, &req));
-        let (mut batches, rest) =
-            futures::future::join(local_part, futures::future::join_all(remote)).await;
-        let resps: Vec<Response> = rest.into_iter().flatten().collect();
+        let local_part = self.execute(&mut local, sub, flags);
+        let (mut batches, resps) = self.on_hosts(&hosts, &req, local_part).await;
         if !resps.is_empty() {
             batches.push((resps, flags));
         }
@@ -262,19 +277,10 @@ impl ControlPlane {
     /// After `clear namespace <name>` here: the same on every peer, their
     /// `unknown namespace` errors dropped.
     pub(crate) async fn clear_namespace_on_peers(&self, name: &str) -> Vec<Response> {
-        let req = PeerRequest {
-            from: self.host().to_string(),
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            source: MESHAGE.to_string(),
-            line: Some(format!("clear namespace {name}")),
-            ..PeerRequest::default()
-        };
         let peers = self.mesh_peers();
-        let calls = peers.iter().map(|h| self.call_peer(h, &req));
-        futures::future::join_all(calls)
+        self.send_line(&peers, &format!("clear namespace {name}"))
             .await
             .into_iter()
-            .flatten()
             .filter(|r| !r.error.contains("unknown namespace: "))
             .collect()
     }

@@ -40,23 +40,24 @@ fn launch_counts(r: &Response, asked: usize) -> (usize, usize) {
 }
 
 impl ControlPlane {
-    /// Runs an operation across the namespace's hosts from the head's point of view.
-    async fn across(&self, ns: &str, op: &str, args: &Args) -> DomainResult<Vec<Response>> {
+    /// Runs a read-only operation across the namespace's hosts from the head's point of
+    /// view; a host that fails it fails the whole (`what` says what was being done).
+    async fn across(&self, ns: &str, op: &str, what: &str) -> DomainResult<Vec<Response>> {
         let mut session = Session::in_namespace(ns);
-        self.dispatch_scoped(&mut session, op, args).await
+        let resps = self
+            .dispatch_scoped(&mut session, op, &Args::default())
+            .await?;
+        match resps.iter().find(|r| !r.error.is_empty()) {
+            Some(r) => Err(DomainError::Host(format!("{what} {}: {}", r.host, r.error))),
+            None => Ok(resps),
+        }
     }
 
     /// Names of the namespace's VMs on all its hosts.
     async fn names_across(&self, ns: &str) -> DomainResult<BTreeSet<String>> {
-        let resps = self.across(ns, "vm_info", &Args::default()).await?;
+        let resps = self.across(ns, "vm_info", "cannot list VMs of").await?;
         let mut names = BTreeSet::new();
         for r in resps {
-            if !r.error.is_empty() {
-                return Err(DomainError::Host(format!(
-                    "cannot list VMs of {}: {}",
-                    r.host, r.error
-                )));
-            }
             let vms = r.data.as_ref().and_then(|d| d.as_array()).cloned();
             for vm in vms.unwrap_or_default() {
                 if let Some(n) = vm.get("name").and_then(|n| n.as_str()) {
@@ -69,15 +70,9 @@ impl ControlPlane {
 
     /// Figures of every host of the namespace, for the scheduler.
     async fn loads_across(&self, ns: &str) -> DomainResult<Vec<HostLoad>> {
-        let resps = self.across(ns, "host", &Args::default()).await?;
+        let resps = self.across(ns, "host", "cannot schedule on").await?;
         let mut loads = Vec::new();
         for r in resps {
-            if !r.error.is_empty() {
-                return Err(DomainError::Host(format!(
-                    "cannot schedule on {}: {}",
-                    r.host, r.error
-                )));
-            }
             let values: BTreeMap<String, String> = r
                 .data
                 .as_ref()
