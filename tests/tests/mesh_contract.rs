@@ -1,0 +1,264 @@
+//! Contract of the mesh on in-process hosts: three control planes joined by an
+//! in-memory peer link (each peer call goes straight to the other control plane's peer
+//! entry points), so the domain's mesh logic is checked without root or sockets — dial
+//! and hangup on both sides, fan-out merging with the host column, `vm not found`
+//! dropped, nested commands refused, a dead or silent peer answering with an error
+//! naming it, and scheduled launches whose failures are counted and returned. The real
+//! transport (HTTP with the cluster secret, network namespaces) is `mesh_host.rs`.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
+use ferromega_api::Response;
+use ferromega_domain::backends::BoxFuture;
+use ferromega_domain::{Backends, ControlPlane, PeerLink, Session, Settings};
+use ferromega_host_system::LinuxSystem;
+
+/// Control planes by address; an address missing is a host that is down, one in
+/// `silent` never answers.
+#[derive(Default)]
+struct Net {
+    hosts: Mutex<BTreeMap<String, ControlPlane>>,
+    silent: Mutex<Vec<String>>,
+}
+
+struct MemLink(Arc<Net>);
+
+impl MemLink {
+    async fn reach(&self, addr: &str) -> Result<ControlPlane, String> {
+        if self.0.silent.lock().unwrap().iter().any(|a| a == addr) {
+            std::future::pending::<()>().await;
+        }
+        self.0
+            .hosts
+            .lock()
+            .unwrap()
+            .get(addr)
+            .cloned()
+            .ok_or_else(|| format!("cannot reach {addr}: connection refused"))
+    }
+}
+
+impl PeerLink for MemLink {
+    fn hello<'a>(
+        &'a self,
+        addr: &'a str,
+        me: &'a PeerHello,
+    ) -> BoxFuture<'a, Result<PeerHello, String>> {
+        Box::pin(async move { self.reach(addr).await?.mesh_hello_received(me) })
+    }
+
+    fn run<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerRequest,
+    ) -> BoxFuture<'a, Result<Vec<Response>, String>> {
+        Box::pin(async move { Ok(self.reach(addr).await?.peer_run(req.clone()).await) })
+    }
+
+    fn file_info<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<PeerFileInfo>, String>> {
+        Box::pin(async move {
+            let cp = self.reach(addr).await?;
+            cp.peer_file_info(req).map_err(|e| e.to_string())
+        })
+    }
+
+    fn file_part<'a>(
+        &'a self,
+        addr: &'a str,
+        req: &'a PeerFileRequest,
+    ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            let cp = self.reach(addr).await?;
+            cp.peer_file_part(req).map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct Cluster {
+    net: Arc<Net>,
+    cps: Vec<ControlPlane>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+/// `n` hosts h1..hn (address `aN:9001`), h1 dialing the others (by `aN`).
+async fn cluster(n: usize) -> Cluster {
+    let net = Arc::new(Net::default());
+    let mut cps = Vec::new();
+    let mut dirs = Vec::new();
+    for i in 1..=n {
+        let dir = tempfile::tempdir().unwrap();
+        let files_dir = dir.path().join("files");
+        std::fs::create_dir_all(&files_dir).unwrap();
+        let cp = ControlPlane::new(
+            Settings {
+                host: format!("h{i}"),
+                base: dir.path().to_path_buf(),
+                files_dir,
+            },
+            Backends {
+                system: Arc::new(LinuxSystem),
+                kvm: None,
+                container: None,
+                network: None,
+            },
+        );
+        let addr = format!("a{i}:9001");
+        net.hosts.lock().unwrap().insert(addr.clone(), cp.clone());
+        cp.mesh_attach(Arc::new(MemLink(net.clone())), &addr, &[]);
+        cps.push(cp);
+        dirs.push(dir);
+    }
+    let c = Cluster {
+        net,
+        cps,
+        _dirs: dirs,
+    };
+    for i in 2..=n {
+        c.ok(0, "minimega", &format!("mesh dial a{i}")).await;
+    }
+    c
+}
+
+impl Cluster {
+    async fn run(&self, host: usize, ns: &str, line: &str) -> Vec<Response> {
+        let mut s = Session::in_namespace(ns);
+        self.cps[host]
+            .run_line(&mut s, line)
+            .await
+            .into_iter()
+            .flat_map(|b| b.resp)
+            .collect()
+    }
+
+    async fn ok(&self, host: usize, ns: &str, line: &str) -> Vec<Response> {
+        let r = self.run(host, ns, line).await;
+        for x in &r {
+            assert!(x.error.is_empty(), "`{line}` on {}: {}", x.host, x.error);
+        }
+        r
+    }
+
+    async fn errors(&self, host: usize, ns: &str, line: &str) -> Vec<String> {
+        self.run(host, ns, line)
+            .await
+            .into_iter()
+            .filter(|r| !r.error.is_empty())
+            .map(|r| format!("{}: {}", r.host, r.error))
+            .collect()
+    }
+}
+
+fn hosts(r: &[Response]) -> Vec<&str> {
+    r.iter().map(|x| x.host.as_str()).collect()
+}
+
+#[tokio::test]
+async fn dial_makes_both_sides_peers_and_hangup_undoes_it() {
+    let c = cluster(3).await;
+    assert_eq!(c.cps[0].mesh_peers(), ["h2", "h3"]);
+    assert_eq!(c.cps[1].mesh_peers(), ["h1"]);
+    let status = &c.ok(0, "minimega", "mesh status").await[0];
+    assert_eq!(status.tabular[0][..3], ["3", "0", "2"]);
+    c.ok(0, "minimega", "mesh hangup h3").await;
+    assert_eq!(c.cps[0].mesh_peers(), ["h2"]);
+    assert!(c.cps[2].mesh_peers().is_empty());
+    assert_eq!(
+        c.errors(0, "minimega", "mesh hangup h3").await,
+        ["h1: unknown host: `h3`"]
+    );
+    assert_eq!(
+        c.errors(0, "minimega", "mesh dial a1").await,
+        ["h1: cannot dial a1:9001: h1 is this host's own name"]
+    );
+    assert_eq!(
+        c.errors(0, "minimega", "mesh dial a9").await,
+        ["h1: cannot dial a9:9001: cannot reach a9:9001: connection refused"]
+    );
+}
+
+#[tokio::test]
+async fn broadcast_merges_hosts_and_vm_target_drops_vm_not_found() {
+    let c = cluster(3).await;
+    let r = c.ok(0, "foo", "host").await;
+    assert_eq!(hosts(&r), ["h2", "h3"]);
+    assert_eq!(c.ok(0, "foo", "ns hosts").await[0].response, "h[2-3]");
+    assert_eq!(
+        c.errors(0, "foo", "vm kill nope").await,
+        ["h1: vm not found: nope"]
+    );
+    assert_eq!(hosts(&c.ok(0, "foo", "ns run echo x").await), ["h2", "h3"]);
+    assert_eq!(
+        c.errors(0, "minimega", "mesh send h2 ns run echo x").await,
+        ["h2: cannot run `ns run` via meshage"]
+    );
+    assert_eq!(
+        c.errors(0, "minimega", "mesh send h2 read /dev/null").await,
+        ["h2: cannot run `read` via meshage"]
+    );
+    assert_eq!(
+        c.errors(0, "minimega", "mesh send h2,h1 echo x").await,
+        ["h1: cannot mesh send yourself"]
+    );
+}
+
+#[tokio::test]
+async fn a_dead_peer_is_an_error_naming_it_and_a_silent_one_times_out() {
+    let c = cluster(3).await;
+    c.net.hosts.lock().unwrap().remove("a3:9001");
+    let r = c.run(0, "foo", "host").await;
+    assert_eq!(hosts(&r), ["h2", "h3"]);
+    assert!(r[0].error.is_empty());
+    assert_eq!(r[1].error, "cannot reach a3:9001: connection refused");
+    let status = &c.ok(0, "minimega", "mesh status").await[0];
+    assert_eq!(status.tabular[0][0], "2", "h3 is marked down");
+    // A peer that never answers: `timed out` once `mesh timeout` passes.
+    c.net
+        .hosts
+        .lock()
+        .unwrap()
+        .insert("a3:9001".into(), c.cps[2].clone());
+    c.net.silent.lock().unwrap().push("a3:9001".into());
+    c.ok(0, "minimega", "mesh timeout 1").await;
+    let t = tokio::time::Instant::now();
+    let r = c.run(0, "minimega", "mesh send all echo hi").await;
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert_eq!(r[0].response, "hi");
+    assert_eq!(r[1].error, "timed out");
+}
+
+#[tokio::test]
+async fn scheduled_launch_failures_are_counted_and_returned() {
+    // No host has a KVM runtime: every VM fails where it lands, and the caller hears it.
+    let c = cluster(3).await;
+    let e = c.errors(0, "foo", "vm launch kvm 4").await;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with("h1: 4 of 4 VMs failed to launch: "),
+        "{e:?}"
+    );
+    let s = &c.ok(0, "foo", "ns schedules").await[0];
+    assert_eq!(s.tabular[0][2..], ["completed", "0", "4", "4", "2"]);
+    // Names were unique across the hosts.
+    let info = c.ok(0, "foo", ".columns name vm info").await;
+    let mut names: Vec<String> = info.iter().flat_map(|r| r.tabular.concat()).collect();
+    names.sort();
+    assert_eq!(names, ["vm-0", "vm-1", "vm-2", "vm-3"]);
+    // A host the namespace lacks cannot be asked for.
+    c.ok(0, "foo", "vm config schedule h9").await;
+    assert_eq!(
+        c.errors(0, "foo", "vm launch kvm x").await,
+        ["h1: VM scheduled on unknown host: `h9`"]
+    );
+}
