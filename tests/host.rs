@@ -157,36 +157,3 @@ pub fn png_is_not_blank(bytes: &[u8]) -> bool {
     let data = &buf[..frame.buffer_size()];
     data.iter().any(|b| *b != data[0])
 }
-
-/// The environment variable marking the inner run of [`in_private_netns`].
-const NETNS_INNER: &str = "FERROMEGA_NETNS_TEST_INNER";
-
-/// Runs the test `name` (of the running test binary) again inside a fresh network
-/// namespace (`unshare -n`) and checks it passed; returns true when the caller is that
-/// inner run and should do the work. `tools` must be in PATH (`install` says how).
-pub fn in_private_netns(name: &str, tools: &[&str], install: &str) -> bool {
-    if std::env::var_os(NETNS_INNER).is_some() {
-        return true;
-    }
-    for tool in tools.iter().chain(&["unshare"]) {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(found, "{tool} missing ({install})");
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(std::env::current_exe().expect("current exe"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(NETNS_INNER, "1")
-        .output()
-        .expect("unshare");
-    assert!(
-        out.status.success(),
-        "{name} failed in its network namespace:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}

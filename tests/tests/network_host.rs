@@ -23,14 +23,39 @@ use ferromega_domain::network::{
 };
 use ferromega_host_network::LinuxNetwork;
 
+const INNER: &str = "FERROMEGA_NET_TEST_INNER";
+
 /// Runs the test `name` again inside a fresh network namespace and checks it passed;
 /// returns true when the caller is that inner run and should do the work.
 fn in_private_netns(name: &str) -> bool {
-    ferromega_tests::host::in_private_netns(
-        name,
-        &["nsenter", "ip", "busybox", "tc", "nft"],
-        "apt-get install iproute2 busybox-static nftables util-linux",
-    )
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    for tool in ["unshare", "nsenter", "ip", "busybox", "tc", "nft"] {
+        assert!(
+            Command::new("sh")
+                .args(["-c", &format!("command -v {tool}")])
+                .output()
+                .unwrap()
+                .status
+                .success(),
+            "{tool} missing (apt-get install iproute2 busybox-static nftables util-linux)"
+        );
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} failed in its network namespace:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 fn run(argv: &[&str]) -> Output {

@@ -17,13 +17,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+const INNER: &str = "FERROMEGA_NET_TEST_INNER";
+
 /// Runs test `name` again in a fresh network namespace; true in that inner run.
 fn in_private_netns(name: &str) -> bool {
-    ferromega_tests::host::in_private_netns(
-        name,
-        &["nsenter", "ip", "busybox"],
-        "apt-get install iproute2 busybox-static util-linux",
-    )
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "--"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("unshare (util-linux) missing");
+    assert!(
+        out.status.success(),
+        "{name} failed in its network namespace:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 fn run(argv: &[&str]) -> Output {

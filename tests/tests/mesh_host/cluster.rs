@@ -15,13 +15,39 @@ use ferromega_client::Client;
 /// The secret every host of the test cluster shares.
 pub const SECRET: &str = "fm-mesh-test-secret-0123456789abcdef";
 
-/// Runs test `name` again under `unshare -n`; true in that inner run.
+/// Marks the inner run of [`in_private_netns`].
+const INNER: &str = "FERROMEGA_MESH_TEST_INNER";
+
+/// Runs test `name` again under `unshare -n`; true in that inner run. (The network
+/// host tests carry the same helper; a shared one is on its way to `tests/netns.rs`.)
 pub fn in_private_netns(name: &str) -> bool {
-    ferromega_tests::host::in_private_netns(
-        name,
-        &["nsenter", "ip", "busybox"],
-        "apt-get install iproute2 busybox-static util-linux",
-    )
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    for tool in ["unshare", "nsenter", "ip", "busybox"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "{tool} missing (apt-get install iproute2 busybox-static util-linux)"
+        );
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "--"])
+        .arg(std::env::current_exe().expect("current exe"))
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .expect("unshare");
+    assert!(
+        out.status.success(),
+        "{name} failed in its network namespace:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
 }
 
 /// Runs a program, returning its output.
