@@ -174,6 +174,11 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     if tokens.as_ref().is_some_and(|t| t.is_empty()) {
         bail!("the token file holds no token: add one with `ferromega auth add-token`");
     }
+    if let Some(h) = &args.hostname {
+        if ferromega_domain::vm::launch::check_name(h).is_err() {
+            bail!("invalid --hostname {h:?}: use letters, digits, '_', '.', '-'");
+        }
+    }
     let secret = cluster_secret(&args)?;
     let peers = peer_list(&args)?;
     if !peers.is_empty() && secret.is_none() {
