@@ -284,52 +284,55 @@ fn set_ip(pid: &str, ip: &str) {
 }
 
 #[test]
-fn a_vlan_spans_two_hosts_over_vxlan_and_another_stays_apart() {
-    if !in_private_netns("a_vlan_spans_two_hosts_over_vxlan_and_another_stays_apart") {
+fn a_vlan_spans_three_hosts_over_vxlan_and_others_stay_apart() {
+    if !in_private_netns("a_vlan_spans_three_hosts_over_vxlan_and_others_stay_apart") {
         return;
     }
     let fs = image();
-    let cl = Cluster::start(3);
+    let cl = Cluster::start(4);
     let c = cl.hosts[0].client();
     block(async {
         let ns = "vl";
         ok(&c, ns, &format!("vm config filesystem {}", fs.display())).await;
         ok(&c, ns, "vm config memory 16").await;
-        for (vm, host, vlan) in [
+        let vms = [
             ("a", "h2", 10),
             ("b", "h3", 10),
             ("c", "h2", 20),
             ("d", "h3", 30),
-        ] {
+            ("e", "h4", 10),
+        ];
+        for (vm, host, vlan) in vms {
             ok(&c, ns, &format!("vm config schedule {host}")).await;
             ok(&c, ns, &format!("vm config net {vlan}")).await;
             ok(&c, ns, &format!("vm launch container {vm}")).await;
         }
         ok(&c, ns, "vm start all").await;
         let mut pids = Vec::new();
-        for (i, vm) in ["a", "b", "c", "d"].iter().enumerate() {
+        for (i, (vm, _, _)) in vms.iter().enumerate() {
             let pid = pid_of(&c, ns, vm).await;
-            let ip = format!("10.88.0.{}/24", i + 1);
-            set_ip(&pid, &ip);
+            set_ip(&pid, &format!("10.88.0.{}/24", i + 1));
             pids.push(pid);
         }
         let ping =
             |from: &str, to: &str| in_vm(from, &["busybox", "ping", "-c", "2", "-W", "2", to]);
-        if !ping(&pids[0], "10.88.0.2") {
-            let links = |vm: &str| {
-                let o = run(&["nsenter", "-t", vm, "-n", "--", "ip", "-br", "link"]);
-                String::from_utf8_lossy(&o.stdout).to_string()
-            };
-            panic!(
-                "VLAN 10 does not span h2 and h3\nlinks in a: {}\nh2: {}\n{}\nh2 log:\n{}\nh3 log:\n{}",
-                links(&pids[0]),
-                cl.hosts[1].inside(&["ip", "-d", "link"]),
-                cl.hosts[1].inside(&["bridge", "link"]),
-                cl.log(2),
-                cl.log(3)
-            );
+        // VLAN 10 spans h2, h3 and h4 (one VXLAN device per VLAN and host, a
+        // destination per other host).
+        for (from, to) in [
+            (0, "10.88.0.2"),
+            (1, "10.88.0.1"),
+            (0, "10.88.0.5"),
+            (4, "10.88.0.2"),
+        ] {
+            if !ping(&pids[from], to) {
+                panic!(
+                    "VLAN 10: {} cannot reach {to}\nh2: {}\nh2 log:\n{}",
+                    vms[from].0,
+                    cl.hosts[1].inside(&["bridge", "fdb", "show"]),
+                    cl.log(2)
+                );
+            }
         }
-        assert!(ping(&pids[1], "10.88.0.1"), "and back");
         assert!(
             !ping(&pids[2], "10.88.0.4"),
             "VLAN 20 on h2 and VLAN 30 on h3 stay apart"

@@ -38,6 +38,19 @@ pub struct Bridge {
     pub trunks: BTreeSet<String>,
     /// Tunnels by name.
     pub tunnels: BTreeMap<String, Tunnel>,
+    /// VXLAN tunnels that ride on another's devices (a VNI has one device per host):
+    /// tunnel → the tunnel whose devices carry it as one more destination.
+    pub shared: BTreeMap<String, String>,
+}
+
+impl Bridge {
+    /// The VXLAN tunnel with devices of its own, if any (new VXLAN tunnels share it).
+    fn vxlan_carrier(&self) -> Option<String> {
+        self.tunnels
+            .iter()
+            .find(|(n, t)| t.kind == TunnelKind::Vxlan && !self.shared.contains_key(*n))
+            .map(|(n, _)| n.clone())
+    }
 }
 
 /// What kind of device a port is, which says how it goes away.
@@ -139,13 +152,19 @@ impl Net<'_> {
         };
         let b = self.reg.bridges.entry(attach.bridge.clone()).or_default();
         if b.vlans.insert(attach.vlan) {
-            let tunnels: Vec<(String, Tunnel)> = b
+            // Tunnels with devices first: shared ones add destinations to them.
+            let mut tunnels: Vec<(String, Tunnel, Option<String>)> = b
                 .tunnels
                 .iter()
-                .map(|(n, t)| (n.clone(), t.clone()))
+                .map(|(n, t)| (n.clone(), t.clone(), b.shared.get(n).cloned()))
                 .collect();
-            for (tname, t) in tunnels {
-                if let Err(e) = self.tunnel_device_add(&tname, &t, attach.vlan, idx).await {
+            tunnels.sort_by_key(|(_, _, via)| via.is_some());
+            for (tname, t, via) in tunnels {
+                let r = match via {
+                    Some(via) => self.tunnel_share(&via, t.remote, attach.vlan).await,
+                    None => self.tunnel_device_add(&tname, &t, attach.vlan, idx).await,
+                };
+                if let Err(e) = r {
                     tracing::warn!("tunnel {tname} on VLAN {}: {e}", attach.vlan);
                 }
             }
@@ -289,6 +308,12 @@ impl Net<'_> {
         }
     }
 
+    /// Adds `remote` as a destination of tunnel `via`'s device on `vlan`.
+    async fn tunnel_share(&self, via: &str, remote: IpAddr, vlan: u16) -> Result<(), NlError> {
+        let dev = self.nl.must(&tunnel_device(via, vlan)).await?;
+        self.nl.vxlan_fdb_append(dev.index, remote).await
+    }
+
     async fn tunnel_device_add(
         &self,
         tunnel: &str,
@@ -329,6 +354,15 @@ impl Net<'_> {
     ) -> Result<(), NlError> {
         let had = self.reg.bridges.contains_key(logical);
         let base = self.ensure_bridge(logical).await?;
+        let carrier = self
+            .reg
+            .bridges
+            .get(logical)
+            .and_then(Bridge::vxlan_carrier)
+            .filter(|_| t.kind == TunnelKind::Vxlan);
+        if let Some(via) = carrier {
+            return self.tunnel_add_shared(logical, name, t, &via).await;
+        }
         let vlans: Vec<u16> = self
             .reg
             .bridges
@@ -358,17 +392,76 @@ impl Net<'_> {
         Ok(())
     }
 
-    /// Removes tunnel `name` from `logical`; false when there is no such tunnel.
+    /// Adds VXLAN tunnel `name` to `t.remote` as one more destination of tunnel `via`'s
+    /// devices (one per VLAN), undoing what it added on failure.
+    async fn tunnel_add_shared(
+        &mut self,
+        logical: &str,
+        name: &str,
+        t: Tunnel,
+        via: &str,
+    ) -> Result<(), NlError> {
+        let vlans: Vec<u16> = self
+            .reg
+            .bridges
+            .get(logical)
+            .map(|b| b.vlans.iter().copied().collect())
+            .unwrap_or_default();
+        let mut done: Vec<u16> = Vec::new();
+        for v in std::iter::once(0).chain(vlans) {
+            if let Err(e) = self.tunnel_share(via, t.remote, v).await {
+                for d in done {
+                    self.tunnel_unshare(via, t.remote, d).await;
+                }
+                return Err(e);
+            }
+            done.push(v);
+        }
+        if let Some(b) = self.reg.bridges.get_mut(logical) {
+            b.tunnels.insert(name.to_string(), t);
+            b.shared.insert(name.to_string(), via.to_string());
+        }
+        Ok(())
+    }
+
+    /// Removes `remote` from tunnel `via`'s device on `vlan` (best effort: a device
+    /// already gone took its destinations with it).
+    async fn tunnel_unshare(&self, via: &str, remote: IpAddr, vlan: u16) {
+        if let Ok(Some(dev)) = self.nl.link(&tunnel_device(via, vlan)).await {
+            if let Err(e) = self.nl.vxlan_fdb_remove(dev.index, remote).await {
+                tracing::warn!("tunnel {via} on VLAN {vlan}: {e}");
+            }
+        }
+    }
+
+    /// Removes tunnel `name` from `logical`; false when there is no such tunnel. A
+    /// VXLAN tunnel that others share cannot go before them.
     pub async fn tunnel_remove(&mut self, logical: &str, name: &str) -> Result<bool, NlError> {
         let Some(b) = self.reg.bridges.get_mut(logical) else {
             return Ok(false);
         };
-        if b.tunnels.remove(name).is_none() {
-            return Ok(false);
+        if let Some(user) = b
+            .shared
+            .iter()
+            .find(|(_, via)| *via == name)
+            .map(|(n, _)| n)
+        {
+            return Err(NlError::Kernel {
+                what: format!("removing tunnel {name}"),
+                text: format!("tunnel {user} rides on it: remove {user} first"),
+                errno: libc::EBUSY,
+            });
         }
+        let Some(t) = b.tunnels.remove(name) else {
+            return Ok(false);
+        };
+        let via = b.shared.remove(name);
         let vlans: Vec<u16> = b.vlans.iter().copied().collect();
         for v in std::iter::once(0).chain(vlans) {
-            self.nl.delete_name(&tunnel_device(name, v)).await?;
+            match &via {
+                Some(via) => self.tunnel_unshare(via, t.remote, v).await,
+                None => self.nl.delete_name(&tunnel_device(name, v)).await?,
+            }
         }
         Ok(true)
     }

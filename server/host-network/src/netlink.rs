@@ -4,9 +4,16 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures_util::TryStreamExt;
+use rtnetlink::packet_core::{
+    NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE, NLM_F_REQUEST,
+};
 use rtnetlink::packet_route::link::{
     GreIOFlags, InfoBridge, InfoKind, LinkAttribute, LinkInfo, LinkMessage,
 };
+use rtnetlink::packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+};
+use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkGre, LinkUnspec, LinkVeth, LinkVxlan};
 use thiserror::Error;
 
@@ -217,6 +224,42 @@ impl Nl {
         self.add(format!("creating vxlan {name}"), b.build()).await
     }
 
+    /// Adds `remote` as one more default destination of the VXLAN device `index`
+    /// (`bridge fdb append 00:00:00:00:00:00 dev … dst remote`): flooded frames go to
+    /// every remote, so one device per VNI serves several hosts.
+    pub async fn vxlan_fdb_append(&self, index: u32, remote: IpAddr) -> Result<(), NlError> {
+        let msg = vxlan_default_entry(index, remote);
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewNeighbour(msg));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_APPEND;
+        self.ack(req, format!("adding vxlan destination {remote}"))
+            .await
+    }
+
+    /// Removes destination `remote` from the VXLAN device `index`.
+    pub async fn vxlan_fdb_remove(&self, index: u32, remote: IpAddr) -> Result<(), NlError> {
+        let msg = vxlan_default_entry(index, remote);
+        let mut req = NetlinkMessage::from(RouteNetlinkMessage::DelNeighbour(msg));
+        req.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        self.ack(req, format!("removing vxlan destination {remote}"))
+            .await
+    }
+
+    /// Sends `req` and waits for the kernel's acknowledgement.
+    async fn ack(
+        &self,
+        req: NetlinkMessage<RouteNetlinkMessage>,
+        what: String,
+    ) -> Result<(), NlError> {
+        let mut handle = self.handle.clone();
+        let mut resp = handle.request(req).map_err(kernel(what.clone()))?;
+        while let Some(m) = futures_util::StreamExt::next(&mut resp).await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                return Err(kernel(what)(rtnetlink::Error::NetlinkError(e)));
+            }
+        }
+        Ok(())
+    }
+
     /// Creates a GRE tap with key `key` towards `remote`.
     pub async fn gretap_create(
         &self,
@@ -316,6 +359,23 @@ impl Nl {
             .await
             .map_err(kernel(format!("adding {ip}/{prefix}")))
     }
+}
+
+/// The all-zeros forwarding entry of VXLAN device `index` towards `remote`.
+fn vxlan_default_entry(index: u32, remote: IpAddr) -> NeighbourMessage {
+    let mut msg = NeighbourMessage::default();
+    msg.header.family = AddressFamily::Bridge;
+    msg.header.ifindex = index;
+    msg.header.state = NeighbourState::Permanent;
+    msg.header.flags = NeighbourFlags::Own;
+    msg.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(vec![0; 6]));
+    msg.attributes
+        .push(NeighbourAttribute::Destination(match remote {
+            IpAddr::V4(a) => NeighbourAddress::Inet(a),
+            IpAddr::V6(a) => NeighbourAddress::Inet6(a),
+        }));
+    msg
 }
 
 /// Whether a link kind is a bridge.
