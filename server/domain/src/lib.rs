@@ -15,6 +15,7 @@ pub mod graphs;
 pub mod namespace;
 pub mod network;
 mod ops;
+pub mod plumber;
 mod preprocess;
 pub mod vlans;
 pub mod vm;
