@@ -16,6 +16,7 @@ pub mod mesh;
 pub mod namespace;
 pub mod network;
 mod ops;
+pub mod plumber;
 mod preprocess;
 pub mod vlans;
 pub mod vm;

@@ -315,7 +315,9 @@ impl ControlPlane {
             n.vms.retain(|_, v| v.state.killable());
             gone
         });
+        let cc = self.cc_server(ns);
         for vm in gone {
+            cc.unregister(&vm.uuid);
             self.emit_removed(&vm);
             self.remove_instance(&vm).await;
         }
