@@ -404,3 +404,26 @@ fn a_host_killed_mid_command_is_an_error_naming_it_and_comes_back() {
         ok(&c, "minimega", "clear namespace k").await;
     });
 }
+
+#[test]
+fn discovery_joins_the_hosts_of_one_context_only() {
+    if !in_private_netns("discovery_joins_the_hosts_of_one_context_only") {
+        return;
+    }
+    let cl = Cluster::discovering(&["lab", "lab", "lab", "other"]);
+    // h1..h3 find each other by UDP announcements; h4 (another context) stays alone.
+    cl.wait_for_size(&[0, 1, 2], 3, Duration::from_secs(60));
+    block(async {
+        let c = cl.hosts[0].client();
+        let status = rows(&c, "minimega", "mesh status").await;
+        let get = |k: &str| status[0].1.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(
+            (get("size"), get("degree"), get("context")),
+            ("3".into(), "2".into(), "lab".into())
+        );
+        assert_eq!(
+            cell(&cl.hosts[3].client(), "minimega", "mesh status", "size").await,
+            "1"
+        );
+    });
+}

@@ -295,8 +295,8 @@ fn mesh() -> Vec<HandlerSpec> {
             Local,
             &["mesh degree [degree]"],
             "show or set the mesh degree",
-            "Show or set how many peers this host wants (discovery is not built: peers come \
-             from mesh dial or serve --peers).",
+            "Show or set how many peers UDP discovery looks for (it runs when the server \
+             was started with --degree; peers also come from mesh dial and serve --peers).",
         ),
         h(
             "mesh_dial",

@@ -1,6 +1,7 @@
 //! The `ferromega` binary: `ferromega serve` runs the server; every other invocation is the
 //! CLI (`-e`, `attach`, `test`) or a tool (`openapi`).
 
+mod discovery;
 mod peers;
 mod serve;
 

@@ -58,6 +58,15 @@ pub struct ServeArgs {
     /// A file of peers to dial, one host[:port] a line (`#` comments).
     #[arg(long)]
     peers_file: Option<PathBuf>,
+    /// Peers to look for on the local segment (UDP announcements); 0 never looks.
+    #[arg(long, default_value_t = 0)]
+    degree: u64,
+    /// Discovery context: only hosts announcing the same context join.
+    #[arg(long, default_value = "")]
+    context: String,
+    /// UDP port of discovery announcements.
+    #[arg(long, default_value_t = 9000)]
+    discovery_port: u16,
 }
 
 /// The cluster secret from `--cluster-secret-file` (its first line), if given.
@@ -181,8 +190,8 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     }
     let secret = cluster_secret(&args)?;
     let peers = peer_list(&args)?;
-    if !peers.is_empty() && secret.is_none() {
-        bail!("--peers needs --cluster-secret-file: peers authenticate with it");
+    if (!peers.is_empty() || args.degree > 0) && secret.is_none() {
+        bail!("--peers and --degree need --cluster-secret-file: peers authenticate with it");
     }
     let pid_file = claim_base(&base, args.force)?;
     let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
@@ -254,7 +263,13 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         ));
         if let Some(secret) = secret {
             let link = Arc::new(crate::peers::HttpPeers::new(secret));
+            cp.mesh_discovery(args.degree, &args.context);
             cp.mesh_attach(link, &addr, &peers);
+            if args.degree > 0 {
+                let http_port = listener.local_addr()?.port();
+                let port = args.discovery_port;
+                tokio::spawn(crate::discovery::run(cp.clone(), port, http_port));
+            }
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)

@@ -128,6 +128,8 @@ impl Drop for Host {
 pub struct Cluster {
     /// The hosts, h1 first (the head node in the tests).
     pub hosts: Vec<Host>,
+    /// The mesh flags of each host (`--peers-file …` or `--degree … --context …`).
+    flags: Vec<String>,
     tmp: tempfile::TempDir,
 }
 
@@ -136,8 +138,36 @@ fn ferromega() -> PathBuf {
 }
 
 impl Cluster {
-    /// Starts `n` hosts and waits until each sees all the others as peers.
+    /// Starts `n` hosts, each dialing the others from a peers file, and waits until
+    /// each sees all the others as peers.
     pub fn start(n: usize) -> Cluster {
+        let mut c = Cluster::segment();
+        let peers: String = (1..=n).map(|i| format!("10.77.0.{i}:9001\n")).collect();
+        let file = c.tmp.path().join("peers");
+        std::fs::write(&file, peers).expect("peers");
+        c.flags = vec![format!("--peers-file {}", file.display()); n];
+        c.spawn_all();
+        c.wait_for_mesh(Duration::from_secs(60));
+        c
+    }
+
+    /// Starts one host per entry of `contexts`, with no peers given: each looks for
+    /// the hosts of its context by UDP discovery (degree = their number).
+    pub fn discovering(contexts: &[&str]) -> Cluster {
+        let mut c = Cluster::segment();
+        c.flags = contexts
+            .iter()
+            .map(|ctx| {
+                let others = contexts.iter().filter(|c| *c == ctx).count() - 1;
+                format!("--degree {others} --context {ctx}")
+            })
+            .collect();
+        c.spawn_all();
+        c
+    }
+
+    /// The segment (bridge `fmm_br`) and the shared secret; no host yet.
+    fn segment() -> Cluster {
         must(&["ip", "link", "set", "lo", "up"]);
         must(&["ip", "link", "add", "fmm_br", "type", "bridge"]);
         must(&["ip", "addr", "add", "10.77.0.254/24", "dev", "fmm_br"]);
@@ -147,18 +177,18 @@ impl Cluster {
             .tempdir()
             .expect("tempdir");
         std::fs::write(tmp.path().join("secret"), format!("{SECRET}\n")).expect("secret");
-        let peers: String = (1..=n).map(|i| format!("10.77.0.{i}:9001\n")).collect();
-        std::fs::write(tmp.path().join("peers"), peers).expect("peers");
-        let mut c = Cluster {
+        Cluster {
             hosts: Vec::new(),
+            flags: Vec::new(),
             tmp,
-        };
-        for i in 1..=n {
-            let h = c.spawn(i);
-            c.hosts.push(h);
         }
-        c.wait_for_mesh(Duration::from_secs(60));
-        c
+    }
+
+    fn spawn_all(&mut self) {
+        for i in 1..=self.flags.len() {
+            let h = self.spawn(i);
+            self.hosts.push(h);
+        }
     }
 
     fn base(&self, i: usize) -> PathBuf {
@@ -182,11 +212,11 @@ impl Cluster {
         let script = format!(
             "ip link set lo up && until ip -o addr show dev eth0 2>/dev/null | grep -q 10.77.0.{i}/; \
              do sleep 0.05; done && exec {bin} serve --accel tcg --level info --base {base} \
-             --addr {addr} --hostname h{i} --cluster-secret-file {secret} --peers-file {peers}",
+             --addr {addr} --hostname h{i} --cluster-secret-file {secret} {flags}",
             bin = ferromega().display(),
             base = self.base(i).display(),
             secret = dir.join("secret").display(),
-            peers = dir.join("peers").display(),
+            flags = self.flags[i - 1],
         );
         let log = std::fs::File::create(self.base(i).with_extension("log")).expect("log");
         let child = Command::new("unshare")
@@ -238,6 +268,8 @@ impl Cluster {
             "eth0",
         ]);
         inside(&["ip", "link", "set", "eth0", "up"]);
+        // Discovery's limited broadcast (255.255.255.255) needs a route out.
+        inside(&["ip", "route", "add", "default", "dev", "eth0"]);
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(&addr).is_err() {
             assert!(
@@ -258,17 +290,24 @@ impl Cluster {
 
     /// Waits until every live host counts every live host in `mesh status`.
     pub fn wait_for_mesh(&self, limit: Duration) {
-        let live = self.hosts.iter().filter(|h| h.child.is_some()).count();
+        let live: Vec<usize> = (0..self.hosts.len())
+            .filter(|i| self.hosts[*i].child.is_some())
+            .collect();
+        self.wait_for_size(&live, live.len(), limit);
+    }
+
+    /// Waits until each of the hosts at `which` (indexes) counts `size` in `mesh status`.
+    pub fn wait_for_size(&self, which: &[usize], size: usize, limit: Duration) {
         let deadline = Instant::now() + limit;
-        for h in self.hosts.iter().filter(|h| h.child.is_some()) {
+        for h in which.iter().map(|i| &self.hosts[*i]) {
             loop {
-                let size = block(cell(&h.client(), "minimega", "mesh status", "size"));
-                if size == live.to_string() {
+                let got = block(cell(&h.client(), "minimega", "mesh status", "size"));
+                if got == size.to_string() {
                     break;
                 }
                 assert!(
                     Instant::now() < deadline,
-                    "{} sees a mesh of {size}, want {live}:\n{}",
+                    "{} sees a mesh of {got}, want {size}:\n{}",
                     h.name,
                     self.log(h.n)
                 );

@@ -56,8 +56,10 @@ pub struct MeshState {
     peers: BTreeMap<String, Peer>,
     /// Addresses to dial until they answer (from `--peers`).
     pending: BTreeSet<String>,
-    /// `mesh degree`.
+    /// `mesh degree`: how many peers discovery looks for.
     degree: u64,
+    /// The discovery context (`serve --context`): only hosts sharing it join.
+    context: String,
     /// `mesh timeout`; `None` is unlimited.
     timeout: Option<Duration>,
     /// VXLAN tunnels made for namespaces spanning hosts: (bridge, remote IP).
@@ -255,6 +257,31 @@ impl ControlPlane {
             .collect()
     }
 
+    /// Sets the discovery figures from `serve --degree/--context` (degree is also
+    /// `mesh degree`).
+    pub fn mesh_discovery(&self, degree: u64, context: &str) {
+        let mut m = lock(&self.inner.mesh);
+        m.degree = degree;
+        m.context = context.to_string();
+    }
+
+    /// The discovery context.
+    pub fn mesh_context(&self) -> String {
+        lock(&self.inner.mesh).context.clone()
+    }
+
+    /// Whether discovery should look for more peers (fewer peers than the degree).
+    pub fn mesh_wants_peers(&self) -> bool {
+        let m = lock(&self.inner.mesh);
+        m.link.is_some() && (m.peers.len() as u64) < m.degree
+    }
+
+    /// Dials the host at `addr` (found by discovery); its name, or why not.
+    pub async fn mesh_dial_found(&self, addr: &str) -> DomainResult<String> {
+        let link = self.link()?;
+        self.dial_addr(&link, addr).await
+    }
+
     /// Names of the peers (up or down).
     pub fn mesh_peers(&self) -> Vec<String> {
         lock(&self.inner.mesh).peers.keys().cloned().collect()
@@ -347,7 +374,7 @@ impl ControlPlane {
             size.to_string(),
             m.degree.to_string(),
             m.peers.len().to_string(),
-            String::new(),
+            m.context.clone(),
             port,
         ];
         Ok(self.table(&["size", "degree", "peers", "context", "port"], vec![row]))
