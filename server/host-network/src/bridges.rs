@@ -308,6 +308,15 @@ impl Net<'_> {
         }
     }
 
+    /// The VLANs (≠ 0) whose kernel bridges `logical` has.
+    fn vlans_of(&self, logical: &str) -> Vec<u16> {
+        self.reg
+            .bridges
+            .get(logical)
+            .map(|b| b.vlans.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Adds `remote` as a destination of tunnel `via`'s device on `vlan`.
     async fn tunnel_share(&self, via: &str, remote: IpAddr, vlan: u16) -> Result<(), NlError> {
         let dev = self.nl.must(&tunnel_device(via, vlan)).await?;
@@ -363,12 +372,7 @@ impl Net<'_> {
         if let Some(via) = carrier {
             return self.tunnel_add_shared(logical, name, t, &via).await;
         }
-        let vlans: Vec<u16> = self
-            .reg
-            .bridges
-            .get(logical)
-            .map(|b| b.vlans.iter().copied().collect())
-            .unwrap_or_default();
+        let vlans = self.vlans_of(logical);
         let mut made: Vec<String> = Vec::new();
         for v in std::iter::once(0).chain(vlans) {
             let master = match v {
@@ -401,12 +405,7 @@ impl Net<'_> {
         t: Tunnel,
         via: &str,
     ) -> Result<(), NlError> {
-        let vlans: Vec<u16> = self
-            .reg
-            .bridges
-            .get(logical)
-            .map(|b| b.vlans.iter().copied().collect())
-            .unwrap_or_default();
+        let vlans = self.vlans_of(logical);
         let mut done: Vec<u16> = Vec::new();
         for v in std::iter::once(0).chain(vlans) {
             if let Err(e) = self.tunnel_share(via, t.remote, v).await {
