@@ -89,7 +89,7 @@ impl PeerLink for MemLink {
 struct Cluster {
     net: Arc<Net>,
     cps: Vec<ControlPlane>,
-    _dirs: Vec<tempfile::TempDir>,
+    dirs: Vec<tempfile::TempDir>,
 }
 
 /// `n` hosts h1..hn (address `aN:9001`), h1 dialing the others (by `aN`).
@@ -120,11 +120,7 @@ async fn cluster(n: usize) -> Cluster {
         cps.push(cp);
         dirs.push(dir);
     }
-    let c = Cluster {
-        net,
-        cps,
-        _dirs: dirs,
-    };
+    let c = Cluster { net, cps, dirs };
     for i in 2..=n {
         c.ok(0, "minimega", &format!("mesh dial a{i}")).await;
     }
@@ -260,5 +256,21 @@ async fn scheduled_launch_failures_are_counted_and_returned() {
     assert_eq!(
         c.errors(0, "foo", "vm launch kvm x").await,
         ["h1: VM scheduled on unknown host: `h9`"]
+    );
+}
+
+#[tokio::test]
+async fn the_file_preprocessor_fetches_a_file_from_the_peer_that_has_it() {
+    let c = cluster(3).await;
+    let files = |i: usize| c.dirs[i].path().join("files");
+    std::fs::create_dir_all(files(2).join("img")).unwrap();
+    std::fs::write(files(2).join("img/disk.qc2"), "disk bytes").unwrap();
+    let r = c.ok(0, "minimega", "echo file:img/disk.qc2").await;
+    let here = files(0).join("img/disk.qc2");
+    assert_eq!(r[0].response, here.display().to_string());
+    assert_eq!(std::fs::read_to_string(&here).unwrap(), "disk bytes");
+    assert_eq!(
+        c.errors(0, "minimega", "echo file:img/none").await,
+        ["h1: file not found"]
     );
 }

@@ -188,7 +188,7 @@ impl ControlPlane {
         if !matches!(name, "namespace" | "read" | "ns_run" | "mesh_send") {
             let mut args = args;
             if self.output_flags().preprocess {
-                self.preprocess(&mut args)?;
+                self.preprocess(&mut args).await?;
             }
             return self.dispatch_scoped(session, name, &args).await;
         }
@@ -257,7 +257,7 @@ impl ControlPlane {
             }
             let mut cmd = cmd;
             if flags.preprocess {
-                if let Err(e) = self.preprocess(&mut cmd.args) {
+                if let Err(e) = self.preprocess(&mut cmd.args).await {
                     return vec![(vec![Response::error(&host, e.to_string())], flags)];
                 }
             }

@@ -1,4 +1,5 @@
-//! The preprocessor: `$VAR`/`${VAR}` expansion and `file:` paths into the files directory.
+//! The preprocessor: `$VAR`/`${VAR}` expansion and `file:` paths into the files directory
+//! (fetched from mesh peers when they are not here).
 
 use ferromega_api::Args;
 
@@ -51,10 +52,14 @@ pub fn expand_vars(s: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
 }
 
 impl ControlPlane {
-    fn preprocess_one(&self, value: &str) -> Result<String, DomainError> {
+    async fn preprocess_one(&self, value: &str) -> Result<String, DomainError> {
         let expanded = expand_vars(value, |name| self.env_var(name));
         if let Some(rest) = expanded.strip_prefix("file:") {
             let path = crate::ops::files::inside(self.files_dir(), rest)?;
+            if !path.exists() {
+                // Not here: fetch it from the mesh peers that have it (iomeshage).
+                self.file_get_from_peers(rest).await?;
+            }
             if !path.exists() {
                 return Err(DomainError::NotFound("file not found".to_string()));
             }
@@ -91,13 +96,13 @@ impl ControlPlane {
     }
 
     /// Rewrites every string and list argument through the preprocessor.
-    pub(crate) fn preprocess(&self, args: &mut Args) -> Result<(), DomainError> {
+    pub(crate) async fn preprocess(&self, args: &mut Args) -> Result<(), DomainError> {
         for v in args.strings.values_mut() {
-            *v = self.preprocess_one(v)?;
+            *v = self.preprocess_one(v).await?;
         }
         for list in args.lists.values_mut() {
             for v in list.iter_mut() {
-                *v = self.preprocess_one(v)?;
+                *v = self.preprocess_one(v).await?;
             }
         }
         Ok(())
