@@ -274,3 +274,28 @@ async fn the_file_preprocessor_fetches_a_file_from_the_peer_that_has_it() {
         ["h1: file not found"]
     );
 }
+
+#[tokio::test]
+async fn a_launch_brings_its_files_to_the_hosts_it_lands_on() {
+    let c = cluster(3).await;
+    let files = |i: usize| c.dirs[i].path().join("files");
+    std::fs::write(files(0).join("kernel"), "k").unwrap();
+    std::fs::write(files(0).join("disk"), "d").unwrap();
+    c.ok(0, "foo", "vm config kernel file:kernel").await;
+    c.ok(0, "foo", "vm config disk file:disk").await;
+    // No KVM runtime here: the VMs fail, but their files arrived first.
+    assert_eq!(c.errors(0, "foo", "vm launch kvm 2").await.len(), 1);
+    for i in [1, 2] {
+        assert_eq!(
+            std::fs::read_to_string(files(i).join("kernel")).unwrap(),
+            "k"
+        );
+        assert_eq!(std::fs::read_to_string(files(i).join("disk")).unwrap(), "d");
+    }
+    let info = c.ok(0, "foo", ".columns kernel,disk vm info").await;
+    for r in &info {
+        let i = if r.host == "h2" { 1 } else { 2 };
+        let k = files(i).join("kernel").display().to_string();
+        assert_eq!(r.tabular[0][0], k, "{r:?}");
+    }
+}

@@ -75,6 +75,10 @@ pub struct PeerLaunch {
     /// VLANs to them (VXLAN, VNI = VLAN) so VLANs span the hosts.
     #[serde(default)]
     pub tunnels: Vec<String>,
+    /// The sender's files directory: config paths below it name the same file below the
+    /// receiver's, fetched from the mesh when missing there.
+    #[serde(default)]
+    pub files_dir: String,
 }
 
 /// A question about the files directory of a peer: which files match a glob (no

@@ -92,7 +92,58 @@ pub(crate) fn read_part(
     Ok(buf)
 }
 
+/// `path` moved from below `from` to below `to` (unchanged when not below `from`);
+/// the part after a `,` (disk options) is kept.
+fn rebase(path: &str, from: &Path, to: &Path) -> (String, Option<String>) {
+    let (file, opts) = match path.split_once(',') {
+        Some((f, o)) => (f, Some(o)),
+        None => (path, None),
+    };
+    let Ok(rel) = Path::new(file).strip_prefix(from) else {
+        return (path.to_string(), None);
+    };
+    let moved = to.join(rel).display().to_string();
+    let rel = rel.display().to_string();
+    match opts {
+        Some(o) => (format!("{moved},{o}"), Some(rel)),
+        None => (moved, Some(rel)),
+    }
+}
+
 impl ControlPlane {
+    /// Points a launch's kernel, initrd, cdrom, disks and filesystem below the sender's
+    /// files directory `from` at this host's, fetching from the mesh what is missing
+    /// here (minimega fetches a launch's files the same way).
+    pub(crate) async fn localize_files(
+        &self,
+        config: &mut crate::vm::config::VmConfig,
+        from: &str,
+    ) -> DomainResult<()> {
+        if from.is_empty() || Path::new(from) == self.files_dir() {
+            return Ok(());
+        }
+        let from = PathBuf::from(from);
+        let to = self.files_dir().to_path_buf();
+        let mut wanted = Vec::new();
+        let singles = [
+            &mut config.kernel,
+            &mut config.initrd,
+            &mut config.cdrom,
+            &mut config.filesystem,
+        ];
+        for p in singles.into_iter().chain(config.disk.iter_mut()) {
+            let (moved, rel) = rebase(p, &from, &to);
+            *p = moved;
+            wanted.extend(rel);
+        }
+        for rel in wanted {
+            if !inside(&to, &rel)?.exists() {
+                self.file_get_from_peers(&rel).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Answers a peer's file question: the matching files, or one part's bytes.
     pub fn peer_file_info(&self, req: &PeerFileRequest) -> DomainResult<Vec<PeerFileInfo>> {
         matching_files(self.files_dir(), &req.path)
@@ -269,6 +320,24 @@ mod tests {
             .unwrap()
             .iter()
             .all(|f| !f.path.starts_with('.')));
+    }
+
+    #[test]
+    fn paths_below_the_senders_files_move_below_ours() {
+        let (from, to) = (Path::new("/a/files"), Path::new("/b/files"));
+        assert_eq!(
+            rebase("/a/files/img/d.qc2", from, to),
+            ("/b/files/img/d.qc2".into(), Some("img/d.qc2".into()))
+        );
+        assert_eq!(
+            rebase("/a/files/d.qc2,virtio", from, to),
+            ("/b/files/d.qc2,virtio".into(), Some("d.qc2".into()))
+        );
+        assert_eq!(
+            rebase("/elsewhere/k", from, to),
+            ("/elsewhere/k".into(), None)
+        );
+        assert_eq!(rebase("", from, to), (String::new(), None));
     }
 
     #[test]

@@ -178,6 +178,7 @@ impl ControlPlane {
                         vm_type: q.vm_type.as_str().to_string(),
                         config: serde_json::to_value(&q.config).unwrap_or_default(),
                         tunnels: tunnels_for(host),
+                        files_dir: self.files_dir().display().to_string(),
                     };
                     let r = self.launch_on(ns, host, launch).await;
                     let (l, f) = launch_counts(&r, asked);
@@ -255,8 +256,9 @@ impl ControlPlane {
         launch: PeerLaunch,
     ) -> DomainResult<(usize, Vec<String>)> {
         let vm_type = parse_type(&launch.vm_type)?;
-        let config: VmConfig = serde_json::from_value(launch.config)
+        let mut config: VmConfig = serde_json::from_value(launch.config)
             .map_err(|e| DomainError::invalid(format!("bad vm config: {e}")))?;
+        self.localize_files(&mut config, &launch.files_dir).await?;
         for name in &launch.names {
             crate::vm::launch::check_name(name).map_err(DomainError::invalid)?;
         }
