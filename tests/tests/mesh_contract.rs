@@ -27,6 +27,8 @@ use ferromega_host_system::LinuxSystem;
 struct Net {
     hosts: Mutex<BTreeMap<String, ControlPlane>>,
     silent: Mutex<Vec<String>>,
+    /// Addresses that never answer a scheduled launch (but answer everything else).
+    slow_launch: Mutex<Vec<String>>,
 }
 
 struct MemLink(Arc<Net>);
@@ -60,7 +62,13 @@ impl PeerLink for MemLink {
         addr: &'a str,
         req: &'a PeerRequest,
     ) -> BoxFuture<'a, Result<Vec<Response>, String>> {
-        Box::pin(async move { Ok(self.reach(addr).await?.peer_run(req.clone()).await) })
+        Box::pin(async move {
+            let slow = self.0.slow_launch.lock().unwrap().iter().any(|a| a == addr);
+            if slow && req.launch.is_some() {
+                std::future::pending::<()>().await;
+            }
+            Ok(self.reach(addr).await?.peer_run(req.clone()).await)
+        })
     }
 
     fn file_info<'a>(
@@ -298,4 +306,25 @@ async fn a_launch_brings_its_files_to_the_hosts_it_lands_on() {
         let k = files(i).join("kernel").display().to_string();
         assert_eq!(r.tabular[0][0], k, "{r:?}");
     }
+}
+
+#[tokio::test]
+async fn a_namespace_with_a_launch_running_cannot_be_cleared() {
+    let c = Arc::new(cluster(3).await);
+    c.net.slow_launch.lock().unwrap().push("a3:9001".into());
+    let bg = c.clone();
+    let launch = tokio::spawn(async move { bg.run(0, "foo", "vm launch kvm 2").await });
+    // Wait until the schedule is recorded as running.
+    for _ in 0..100 {
+        let s = c.ok(0, "foo", "ns schedules").await;
+        if s[0].tabular.first().is_some_and(|r| r[2] == "running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.errors(0, "minimega", "clear namespace foo").await,
+        ["h1: scheduler still running for namespace"]
+    );
+    launch.abort();
 }

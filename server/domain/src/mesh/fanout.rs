@@ -257,6 +257,13 @@ impl ControlPlane {
         session: &mut Session,
         args: &Args,
     ) -> DomainResult<Vec<Response>> {
+        if let Some(n) = args.string("name").and_then(|name| self.namespace(name)) {
+            if crate::lock(&n).schedules.iter().any(|s| s.end.is_none()) {
+                return Err(DomainError::Conflict(
+                    "scheduler still running for namespace".to_string(),
+                ));
+            }
+        }
         let local = self.clear_namespace(session, args).await;
         let Some(name) = args.string("name") else {
             return local.map(|r| vec![r]);
