@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use ferromega_domain::{Backends, ControlPlane, Settings};
 use ferromega_host_container::{ContainerRuntime, Options as ContainerOptions};
-use ferromega_host_network::LinuxNetwork;
+use ferromega_domain::backends::HostNetwork;
+use ferromega_host_network::{LinuxNetwork, OvsNetwork};
 use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
@@ -45,6 +46,32 @@ pub struct ServeArgs {
     /// WebSocket and page request needs one of its tokens.
     #[arg(long)]
     auth: Option<PathBuf>,
+    /// Network backend: ovs (Open vSwitch through ovs-vsctl), bridge (Linux bridges, one
+    /// per VLAN), or auto (Open vSwitch when its database answers, else Linux bridges).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ovs", "bridge"])]
+    network: String,
+    /// The Open vSwitch database to use (`unix:PATH`), e.g. a private ovsdb-server's;
+    /// default: the system's.
+    #[arg(long)]
+    ovs_db: Option<String>,
+}
+
+/// The network backend `--network` asks for on this host.
+fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<Arc<dyn HostNetwork>> {
+    let ovs = || {
+        tracing::info!("network: Open vSwitch");
+        Arc::new(OvsNetwork::new(ovs_db.clone())) as Arc<dyn HostNetwork>
+    };
+    match choice {
+        "bridge" => Ok(Arc::new(LinuxNetwork::new())),
+        "ovs" if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
+        "ovs" => bail!(
+            "--network ovs: Open vSwitch does not answer (ovs-vsctl{} show failed)",
+            ovs_db.as_ref().map(|d| format!(" --db={d}")).unwrap_or_default()
+        ),
+        _ if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
+        _ => Ok(Arc::new(LinuxNetwork::new())),
+    }
 }
 
 /// The acceleration `--accel` asks for on this host.
@@ -144,7 +171,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             cgroup_root: args.cgroup.clone(),
             shim: PathBuf::from("/proc/self/exe"),
         }))),
-        network: Some(Arc::new(LinuxNetwork::new())),
+        network: Some(network(&args.network, args.ovs_db.clone())?),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
