@@ -35,7 +35,7 @@ fn run(dir: &Path, program: &str, args: &[&str]) -> io::Result<()> {
 const SCHEMA: &str = "/usr/share/openvswitch/vswitch.ovsschema";
 
 /// Whether process `pid` runs (exists and is not a zombie).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| s.rsplit_once(") ").map(|(_, r)| !r.starts_with('Z')))

@@ -1,0 +1,241 @@
+//! Host test of the Open vSwitch backend (`OvsNetwork`, called directly) on a private
+//! ovsdb-server + ovs-vswitchd (userspace datapath): VLAN isolation between endpoints,
+//! ports moving between VLANs and bridges, host taps, KVM taps, trunks, vxlan and gre
+//! tunnels, a bridge capture through a mirror port, NetFlow from OVS's exporter, and
+//! nothing left behind — no bridge, port, tap, veth or process.
+//!
+//! Every test re-runs itself under `unshare -n` with a switch of its own. Needs root,
+//! iproute2, busybox and openvswitch-switch (`misc/setup`); fails loudly when Open
+//! vSwitch cannot start.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use ferromega_domain::backends::HostNetwork;
+use ferromega_domain::network::{
+    CaptureSpec, CaptureTarget, HostTapIp, HostTapSpec, NetflowSink, NetflowSpec, TunnelKind,
+};
+use ferromega_host_network::ovs::switch::alive;
+use ferromega_host_network::ovs::PrivateSwitch;
+use ferromega_host_network::OvsNetwork;
+use ferromega_tests::netns::{
+    self, at, is_icmp, leftover_links, read_pcap, rt, run, stdout, Endpoint,
+};
+
+fn in_private_netns(name: &str) -> bool {
+    netns::in_private_netns(name, &["busybox", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd"])
+}
+
+/// A private Open vSwitch in `dir`; the test fails when it cannot start.
+fn switch(dir: &Path) -> PrivateSwitch {
+    PrivateSwitch::start(dir).unwrap_or_else(|e| {
+        panic!("Open vSwitch cannot start here: {e} (misc/setup installs openvswitch-switch)")
+    })
+}
+
+fn vsctl(db: &str, args: &[&str]) -> String {
+    let mut a = vec!["ovs-vsctl", "--timeout=5"];
+    let d = format!("--db={db}");
+    a.push(&d);
+    a.extend_from_slice(args);
+    let out = run(&a);
+    assert!(out.status.success(), "ovs-vsctl {args:?}: {out:?}");
+    stdout(&out).trim().to_string()
+}
+
+/// Stops the switch and checks neither daemon is left, nor any interface.
+fn stop_switch(sw: PrivateSwitch) {
+    let pids = sw.pids();
+    assert_eq!(pids.len(), 2, "both OVS daemons ran");
+    drop(sw);
+    assert!(
+        pids.iter().all(|p| !alive(*p)),
+        "OVS daemons left running: {pids:?}"
+    );
+    assert_eq!(leftover_links(), Vec::<String>::new());
+}
+
+#[test]
+fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
+    if !in_private_netns("ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch(&dir.path().join("ovs"));
+    let db = sw.db();
+    rt().block_on(async {
+        let net = OvsNetwork::new(Some(db.clone()));
+        let (a, b, c) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
+        let mac = |n: u8| format!("00:1b:21:00:00:{n:02x}");
+        let ta = net
+            .veth_attach(a.pid(), "eth0", &mac(1), Some(&at("fmo_br", 10)))
+            .await
+            .unwrap();
+        let tb = net
+            .veth_attach(b.pid(), "eth0", &mac(2), Some(&at("fmo_br", 10)))
+            .await
+            .unwrap();
+        let tc = net
+            .veth_attach(c.pid(), "eth0", &mac(3), Some(&at("fmo_br", 20)))
+            .await
+            .unwrap();
+        assert_eq!(vsctl(&db, &["get", "Port", &ta, "tag"]), "10");
+        a.address("10.92.0.1/24");
+        b.address("10.92.0.2/24");
+        c.address("10.92.0.3/24");
+        assert!(a.pings("10.92.0.2"), "same VLAN must connect");
+        assert!(!a.pings("10.92.0.3"), "different VLANs must not");
+
+        // A bridge capture: a mirror port receives everything.
+        let pcap = dir.path().join("bridge.pcap");
+        let spec = CaptureSpec {
+            target: CaptureTarget::Bridge("fmo_br".into()),
+            path: pcap.clone(),
+            snaplen: 1600,
+            filter: "icmp".into(),
+        };
+        let cap = net.capture_start(&spec).await.unwrap();
+        assert!(vsctl(&db, &["list", "Mirror"]).contains("select_all          : true"));
+        assert!(a.pings("10.92.0.2"));
+        let stats = net.capture_stop(cap).await.unwrap();
+        assert_eq!(vsctl(&db, &["list", "Mirror"]), "", "mirror removed");
+        let (_, frames) = read_pcap(&pcap);
+        assert!(
+            frames.len() >= 4 && frames.iter().all(|f| is_icmp(&f.2)),
+            "{} frames ({stats:?})",
+            frames.len()
+        );
+
+        // vm net connect/disconnect.
+        net.port_connect(&tc, &at("fmo_br", 10)).await.unwrap();
+        assert!(a.pings("10.92.0.3"), "moved to the same VLAN");
+        net.port_disconnect(&tb).await.unwrap();
+        assert!(!a.pings("10.92.0.2"), "disconnected");
+        net.port_connect(&tb, &at("fmo_br2", 10)).await.unwrap();
+        assert!(!a.pings("10.92.0.2"), "same VLAN on another bridge is apart");
+        net.port_connect(&tb, &at("fmo_br", 10)).await.unwrap();
+        assert!(a.pings("10.92.0.2"), "back on the first bridge");
+
+        // A host tap on VLAN 10 with an address; a KVM tap; a trunk; tunnels.
+        let host = HostTapSpec {
+            name: Some("fmo_host".into()),
+            attach: at("fmo_br", 10),
+            ip: HostTapIp::Static("10.92.0.9/24".into()),
+        };
+        assert_eq!(net.host_tap_create(&host).await.unwrap(), "fmo_host");
+        assert!(a.pings("10.92.0.9"), "the host tap is on VLAN 10");
+        assert_eq!(
+            net.host_tap_create(&host).await.unwrap_err(),
+            "tap already on bridge"
+        );
+        let kvm = net.tap_create(Some(&at("fmo_br", 30))).await.unwrap();
+        assert_eq!(vsctl(&db, &["port-to-br", &kvm]), "fmo_br");
+        assert!(run(&["ip", "link", "add", "fmo_trk", "type", "veth", "peer", "name", "fmo_trk1"])
+            .status
+            .success());
+        net.trunk_add("fmo_br", "fmo_trk").await.unwrap();
+        let vx = net
+            .tunnel_add("fmo_br", TunnelKind::Vxlan, "10.99.0.2")
+            .await
+            .unwrap();
+        let gre = net
+            .tunnel_add("fmo_br", TunnelKind::Gre, "10.99.0.3")
+            .await
+            .unwrap();
+        assert_eq!(vsctl(&db, &["get", "Interface", &gre, "type"]), "gre");
+        let bridges = net.bridges().await;
+        let names: Vec<&str> = bridges.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["fmo_br", "fmo_br2"]);
+        assert_eq!(bridges[0].vlans, [10, 30]);
+        assert_eq!(bridges[0].trunks, ["fmo_trk"]);
+        assert_eq!(bridges[0].tunnels.len(), 2);
+        net.tunnel_remove("fmo_br", &vx).await.unwrap();
+        assert!(net.tunnel_remove("fmo_br", &vx).await.is_err());
+
+        // A bridge that existed before is used but never deleted.
+        vsctl(&db, &["add-br", "fmo_pre", "--", "set", "bridge", "fmo_pre", "datapath_type=netdev"]);
+        net.tap_create(Some(&at("fmo_pre", 5))).await.unwrap();
+        assert!(net.bridges().await.iter().any(|b| b.name == "fmo_pre" && b.preexisting));
+
+        // `clear all`.
+        net.reset().await;
+        assert_eq!(vsctl(&db, &["list-br"]), "fmo_pre");
+        assert_eq!(vsctl(&db, &["list-ports", "fmo_pre"]), "");
+        vsctl(&db, &["del-br", "fmo_pre"]);
+        drop((a, b, c));
+        assert!(run(&["ip", "link", "del", "fmo_trk"]).status.success());
+        let left: Vec<String> = leftover_links()
+            .into_iter()
+            .filter(|l| l != "ovs-netdev")
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "after reset");
+    });
+    stop_switch(sw);
+}
+
+/// Waits until `path` holds a line with both addresses.
+fn wait_for_flow(path: &Path, a: &str, b: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| l.contains(a) && l.contains(b)) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn ovs_netflow_records_the_flows_between_two_endpoints() {
+    if !in_private_netns("ovs_netflow_records_the_flows_between_two_endpoints") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sw = switch(&dir.path().join("ovs"));
+    let db = sw.db();
+    rt().block_on(async {
+        let net = OvsNetwork::new(Some(db.clone()));
+        let (a, b) = (Endpoint::new(), Endpoint::new());
+        for (e, n) in [(&a, 1), (&b, 2)] {
+            net.veth_attach(e.pid(), "eth0", &format!("00:1b:21:00:01:0{n}"), Some(&at("fmo_nf", 7)))
+                .await
+                .unwrap();
+            e.address(&format!("10.93.0.{n}/24"));
+        }
+        net.netflow_timeout(1).await.unwrap();
+        let file = dir.path().join("flows.txt");
+        let spec = NetflowSpec {
+            bridge: "fmo_nf".into(),
+            sink: NetflowSink::File {
+                path: file.clone(),
+                gzip: false,
+            },
+            ascii: true,
+        };
+        let id = net.netflow_start(&spec).await.unwrap();
+        assert!(vsctl(&db, &["list", "NetFlow"]).contains("active_timeout      : 1"));
+        assert!(a.pings("10.93.0.2"));
+        let pinger = std::thread::spawn(move || {
+            a.sh(&["busybox", "ping", "-c", "6", "-i", "1", "10.93.0.2"]);
+            a
+        });
+        let text = wait_for_flow(&file, "10.93.0.1", "10.93.0.2", 20);
+        let a = pinger.join().unwrap();
+        net.netflow_stop(id).await.unwrap();
+        assert!(
+            text.lines()
+                .any(|l| l.contains("\t1\t10.93.0.1:0\t<->\t10.93.0.2:")),
+            "no ICMP flow from OVS's exporter:\n{text}"
+        );
+        assert_eq!(vsctl(&db, &["list", "NetFlow"]), "", "exporter cleared");
+        net.reset().await;
+        drop((a, b));
+        assert_eq!(vsctl(&db, &["list-br"]), "");
+    });
+    stop_switch(sw);
+}
