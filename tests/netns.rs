@@ -9,7 +9,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferromega_domain::network::Attach;
 
@@ -171,4 +171,17 @@ pub fn read_pcap(path: &Path) -> (u32, Vec<(usize, usize, Vec<u8>)>) {
 /// Whether an Ethernet frame is IPv4 ICMP.
 pub fn is_icmp(frame: &[u8]) -> bool {
     frame.len() > 23 && frame[12..14] == [0x08, 0x00] && frame[23] == 1
+}
+
+/// Waits up to `secs` seconds until `path` holds a line with both addresses; returns
+/// the file's text.
+pub fn wait_for_flow(path: &Path, a: &str, b: &str, secs: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().any(|l| l.contains(a) && l.contains(b)) || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }

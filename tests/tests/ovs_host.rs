@@ -14,7 +14,6 @@
 )]
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::network::{
@@ -24,7 +23,7 @@ use ferromega_host_network::ovs::switch::alive;
 use ferromega_host_network::ovs::PrivateSwitch;
 use ferromega_host_network::OvsNetwork;
 use ferromega_tests::netns::{
-    self, at, is_icmp, leftover_links, read_pcap, rt, run, stdout, Endpoint,
+    self, at, is_icmp, leftover_links, read_pcap, rt, run, stdout, wait_for_flow, Endpoint,
 };
 
 fn in_private_netns(name: &str) -> bool {
@@ -176,18 +175,6 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
         assert_eq!(left, Vec::<String>::new(), "after reset");
     });
     stop_switch(sw);
-}
-
-/// Waits until `path` holds a line with both addresses.
-fn wait_for_flow(path: &Path, a: &str, b: &str, secs: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        if text.lines().any(|l| l.contains(a) && l.contains(b)) || Instant::now() > deadline {
-            return text;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]

@@ -23,7 +23,6 @@ use crate::netlink::{Nl, NlError};
 use crate::{qos, snoop, sys};
 
 /// The host network of this server's network namespace.
-#[derive(Default)]
 pub struct LinuxNetwork {
     nl: OnceCell<Nl>,
     reg: tokio::sync::Mutex<Registry>,
@@ -42,6 +41,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn text(e: NlError) -> String {
     e.to_string()
+}
+
+impl Default for LinuxNetwork {
+    fn default() -> Self {
+        let ports = PortMap::default();
+        LinuxNetwork {
+            nl: OnceCell::new(),
+            reg: tokio::sync::Mutex::default(),
+            ports: ports.clone(),
+            taps: TapNames::default(),
+            captures: Captures::default(),
+            snooped: snoop::Table::default(),
+            dnsmasq: Dnsmasqs::default(),
+            netflow: Netflows::default(),
+            flowd: Softflowd::new(ports),
+        }
+    }
 }
 
 impl LinuxNetwork {

@@ -108,6 +108,17 @@ pub fn tx_checksum_off(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates the named pipe `path` (mode 0600).
+pub fn mkfifo(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: mkfifo reads a valid NUL-terminated path; the result is checked.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The index of interface `name` in this network namespace, None if it does not exist.
 pub fn if_index(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;

@@ -1,189 +1,228 @@
-//! The NetFlow exporter of Linux bridges: one `softflowd` per kernel bridge of a logical
-//! bridge (its untagged bridge and one per VLAN), listening promiscuously on it (so it
-//! sees the frames the bridge forwards). VLAN bridges come and go, so a watcher looks
-//! every second and starts or stops `softflowd`s to match.
+//! The NetFlow exporter of Linux bridges: `softflowd` reading a pcap stream from a named
+//! pipe, fed by a bridge capture of the logical bridge (every frame entering one of its
+//! ports, all VLANs, once).
+//!
+//! Why not `softflowd -i <bridge>`: with Debian 12's libpcap it never wakes for packets
+//! on a live interface (it polls with no timeout and the ring block never retires), and
+//! a logical bridge is several kernel bridges anyway. Reading a stream, softflowd only
+//! looks at its flows after thousands of packets, but exports everything it holds when
+//! the stream ends. So the stream is rotated every active-timeout seconds: a new
+//! softflowd takes over and the old one's stream ends, which exports its flows. The
+//! last one's stream ends when the bridge's last capture stops.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferromega_domain::backends::BoxFuture;
 use tokio::process::Child;
 use tokio::sync::oneshot;
 
 use super::Exporter;
-use crate::bridges::parse_alias;
+use crate::capture::{self, Capture, PortMap, Scope};
 
-/// The argument vector of the `softflowd` exporting device `dev` to
+/// Bytes kept of each frame: enough for the IP and transport headers.
+const SNAPLEN: u32 = 256;
+
+/// The argument vector of the `softflowd` reading `pipe` and exporting NetFlow v5 to
 /// `127.0.0.1:<port>`, with its files in `dir`.
-pub fn argv(dev: &str, port: u16, timeout: u32, dir: &Path) -> Vec<String> {
-    let file = |ext: &str| dir.join(format!("{dev}.{ext}")).display().to_string();
+pub fn argv(pipe: &Path, port: u16, timeout: u32, dir: &Path) -> Vec<String> {
+    let file = |name: &str| dir.join(name).display().to_string();
     vec![
-        "-d".into(),
         "-v".into(),
         "5".into(),
-        "-i".into(),
-        dev.into(),
+        "-r".into(),
+        pipe.display().to_string(),
         "-n".into(),
         format!("127.0.0.1:{port}"),
         "-p".into(),
-        file("pid"),
+        file("softflowd.pid"),
+        // No control socket: reading a stream, softflowd would block accepting on it.
         "-c".into(),
-        file("ctl"),
+        "none".into(),
         "-t".into(),
         format!("maxlife={timeout}"),
-        "-t".into(),
-        "expint=1".into(),
     ]
 }
 
-/// The kernel bridges carrying logical bridge `logical`, read from `/sys/class/net`
-/// (`net` is a parameter so tests can use a folder of their own).
-pub fn kernel_bridges(net: &Path, logical: &str) -> BTreeSet<String> {
-    let Ok(dir) = std::fs::read_dir(net) else {
-        return BTreeSet::new();
-    };
-    dir.filter_map(Result::ok)
-        .filter(|e| e.path().join("bridge").exists())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let alias = std::fs::read_to_string(e.path().join("ifalias")).unwrap_or_default();
-            let ours = parse_alias(alias.trim()).is_some_and(|(b, _)| b == logical);
-            (ours || name == logical).then_some(name)
-        })
-        .collect()
+/// The folder of the `n`th exporter of `logical` (pipe, pid file, log).
+pub fn run_dir(logical: &str, n: u64) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "ferromega-netflow-{}-{:08x}-{n}",
+        std::process::id(),
+        crate::names::fnv1a(logical)
+    ))
 }
 
-struct Watcher {
+/// One softflowd and the capture feeding it.
+struct Flowd {
+    child: Child,
+    capture: Capture,
+    dir: PathBuf,
+}
+
+/// The task rotating a bridge's softflowds.
+struct Rotator {
     stop: oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The `softflowd`s of every exported bridge.
-#[derive(Default)]
+/// The `softflowd`s of the exported bridges.
 pub struct Softflowd {
-    watchers: Mutex<HashMap<String, Watcher>>,
-}
-
-fn spawn(dev: &str, port: u16, timeout: u32, dir: &Path) -> Result<Child, String> {
-    let log = std::fs::File::create(dir.join(format!("{dev}.log")))
-        .map_err(|e| format!("softflowd log: {e}"))?;
-    tokio::process::Command::new("softflowd")
-        .args(argv(dev, port, timeout, dir))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                "netflow on Linux bridges needs softflowd (apt-get install softflowd)".to_string()
-            }
-            _ => format!("softflowd: {e}"),
-        })
-}
-
-async fn terminate(mut c: Child) {
-    if let Some(pid) = c.id() {
-        // SIGTERM: softflowd expires and exports its flows before it exits.
-        let _ = crate::sys::signal(pid, libc::SIGTERM);
-    }
-    if tokio::time::timeout(Duration::from_secs(5), c.wait())
-        .await
-        .is_err()
-    {
-        let _ = c.kill().await;
-    }
-}
-
-/// Starts the first `softflowd`s and checks they survive their start-up.
-async fn first(
-    logical: &str,
-    port: u16,
-    timeout: u32,
-    dir: &Path,
-) -> Result<HashMap<String, Child>, String> {
-    let mut kids = HashMap::new();
-    for dev in kernel_bridges(Path::new("/sys/class/net"), logical) {
-        match spawn(&dev, port, timeout, dir) {
-            Ok(c) => drop(kids.insert(dev, c)),
-            Err(e) => {
-                for (_, c) in kids {
-                    terminate(c).await;
-                }
-                return Err(e);
-            }
-        }
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let dead: Vec<String> = kids
-        .iter_mut()
-        .filter_map(|(d, c)| c.try_wait().ok().flatten().map(|_| d))
-        .cloned()
-        .collect();
-    if let Some(dev) = dead.first() {
-        let text = std::fs::read_to_string(dir.join(format!("{dev}.log"))).unwrap_or_default();
-        for (_, c) in kids {
-            terminate(c).await;
-        }
-        return Err(format!(
-            "softflowd on {dev} exited: {}",
-            text.trim().replace('\n', "; ")
-        ));
-    }
-    Ok(kids)
+    ports: PortMap,
+    running: Mutex<HashMap<String, Rotator>>,
 }
 
 impl Softflowd {
+    /// Exporters that find bridge ports in `ports` (the Linux backend's port map).
+    pub fn new(ports: PortMap) -> Self {
+        Softflowd {
+            ports,
+            running: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Rotator>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts exporting `logical`, rotating every `timeout` seconds.
     async fn start(&self, logical: &str, port: u16, timeout: u32) -> Result<(), String> {
-        let dir = run_dir(logical);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut kids = first(logical, port, timeout, &dir).await?;
+        let first = start_flowd(&self.ports, logical, port, timeout, 0).await?;
         let (stop, mut stopped) = oneshot::channel::<()>();
-        let name = logical.to_string();
+        let (ports, name) = (self.ports.clone(), logical.to_string());
         let task = tokio::spawn(async move {
-            loop {
+            let mut cur = first;
+            for n in 1.. {
                 tokio::select! {
                     _ = &mut stopped => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = tokio::time::sleep(Duration::from_secs(u64::from(timeout))) => {}
                 }
-                let now = kernel_bridges(Path::new("/sys/class/net"), &name);
-                let gone: Vec<String> = kids.keys().filter(|d| !now.contains(*d)).cloned().collect();
-                for d in gone {
-                    if let Some(c) = kids.remove(&d) {
-                        terminate(c).await;
-                    }
-                }
-                let new: Vec<String> = now.into_iter().filter(|d| !kids.contains_key(d)).collect();
-                for d in &new {
-                    match spawn(d, port, timeout, &dir) {
-                        Ok(c) => drop(kids.insert(d.clone(), c)),
-                        Err(e) => tracing::warn!("netflow of {name} on {d}: {e}"),
-                    }
+                match start_flowd(&ports, &name, port, timeout, n).await {
+                    Ok(next) => end(std::mem::replace(&mut cur, next)).await,
+                    Err(e) => tracing::warn!("netflow of {name}: {e}"),
                 }
             }
-            for (_, c) in kids.drain() {
-                terminate(c).await;
-            }
-            let _ = std::fs::remove_dir_all(&dir);
+            end(cur).await;
         });
         let old = self
-            .watchers
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(logical.to_string(), Watcher { stop, task });
-        if let Some(w) = old {
-            stop_watcher(w).await;
+            .insert(logical.to_string(), Rotator { stop, task });
+        if let Some(old) = old {
+            halt(old).await;
         }
         Ok(())
     }
 }
 
-async fn stop_watcher(w: Watcher) {
-    let _ = w.stop.send(());
-    let _ = w.task.await;
+/// Stops a rotator and its softflowd (which exports what it holds).
+async fn halt(r: Rotator) {
+    let _ = r.stop.send(());
+    let _ = r.task.await;
+}
+
+/// Starts the `n`th softflowd of `logical` with a bridge capture feeding it.
+async fn start_flowd(
+    ports: &PortMap,
+    logical: &str,
+    port: u16,
+    timeout: u32,
+    n: u64,
+) -> Result<Flowd, String> {
+    let dir = run_dir(logical, n);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let pipe = dir.join("frames.pcap");
+    let started = async {
+        crate::sys::mkfifo(&pipe).map_err(|e| format!("{}: {e}", pipe.display()))?;
+        let log = std::fs::File::create(dir.join("softflowd.log"))
+            .map_err(|e| format!("softflowd log: {e}"))?;
+        let mut child = tokio::process::Command::new("softflowd")
+            .args(argv(&pipe, port, timeout, &dir))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "netflow on Linux bridges needs softflowd (apt-get install softflowd)"
+                        .to_string()
+                }
+                _ => format!("softflowd: {e}"),
+            })?;
+        let file = match open_pipe(&pipe, &mut child, &dir).await {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = child.kill().await;
+                return Err(e);
+            }
+        };
+        let scope = Scope::Bridge(logical.to_string(), ports.clone());
+        match capture::start_to(scope, file, &pipe, SNAPLEN) {
+            Ok(capture) => Ok(Flowd {
+                child,
+                capture,
+                dir: dir.clone(),
+            }),
+            Err(e) => {
+                let _ = child.kill().await;
+                Err(e.to_string())
+            }
+        }
+    };
+    let f = started.await;
+    if f.is_err() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    f
+}
+
+/// Opens the write end of `pipe` once softflowd has opened its read end; fails when
+/// softflowd exits first (its log says why) or does not open it within three seconds.
+async fn open_pipe(pipe: &Path, child: &mut Child, dir: &Path) -> Result<std::fs::File, String> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        // Without a reader a non-blocking open fails (ENXIO) instead of waiting.
+        let probe = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(pipe);
+        if probe.is_ok() {
+            // A reader is there, so a blocking open returns at once.
+            return std::fs::OpenOptions::new()
+                .write(true)
+                .open(pipe)
+                .map_err(|e| format!("{}: {e}", pipe.display()));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.join("softflowd.log")).unwrap_or_default();
+            return Err(format!(
+                "softflowd exited ({status}): {}",
+                log.trim().replace('\n', "; ")
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err("softflowd did not open its input".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Ends the stream (softflowd then exports what it holds and exits) and cleans up.
+async fn end(mut f: Flowd) {
+    f.capture.stop().await;
+    if tokio::time::timeout(Duration::from_secs(5), f.child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("softflowd did not exit at the end of its input: killed");
+        let _ = f.child.kill().await;
+    }
+    let _ = std::fs::remove_dir_all(&f.dir);
 }
 
 impl Exporter for Softflowd {
@@ -198,13 +237,9 @@ impl Exporter for Softflowd {
 
     fn unexport<'a>(&'a self, bridge: &'a str) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            let w = self
-                .watchers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(bridge);
-            if let Some(w) = w {
-                stop_watcher(w).await;
+            let r = self.lock().remove(bridge);
+            if let Some(r) = r {
+                halt(r).await;
             }
         })
     }
@@ -215,19 +250,10 @@ impl Exporter for Softflowd {
         port: u16,
         timeout: u32,
     ) -> BoxFuture<'a, Result<(), String>> {
-        // softflowd cannot change its timeouts while it runs: restart it (it exports
-        // what it holds as it stops).
+        // softflowd cannot change its timeouts while it runs: start a new one (the old
+        // one exports what it holds as it stops).
         Box::pin(self.start(bridge, port, timeout))
     }
-}
-
-/// The folder `softflowd` keeps its files in for `logical` (for tests' cleanup checks).
-pub fn run_dir(logical: &str) -> PathBuf {
-    std::env::temp_dir().join(format!(
-        "ferromega-netflow-{}-{}",
-        std::process::id(),
-        crate::names::fnv1a(logical)
-    ))
 }
 
 #[cfg(test)]
@@ -235,31 +261,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn softflowd_exports_v5_to_the_local_collector_in_the_foreground() {
-        let a = argv("mega_bridge", 4000, 10, Path::new("/r"));
+    fn softflowd_reads_the_pipe_and_exports_v5_to_the_local_collector() {
+        let a = argv(Path::new("/r/frames.pcap"), 4000, 10, Path::new("/r"));
         assert_eq!(
             a.join(" "),
-            "-d -v 5 -i mega_bridge -n 127.0.0.1:4000 -p /r/mega_bridge.pid \
-             -c /r/mega_bridge.ctl -t maxlife=10 -t expint=1"
+            "-v 5 -r /r/frames.pcap -n 127.0.0.1:4000 -p /r/softflowd.pid \
+             -c none -t maxlife=10"
         );
-    }
-
-    #[test]
-    fn kernel_bridges_are_found_by_name_and_alias() {
-        let d = tempfile::tempdir().expect("tmp");
-        let mk = |name: &str, bridge: bool, alias: &str| {
-            let p = d.path().join(name);
-            std::fs::create_dir_all(&p).expect("dir");
-            if bridge {
-                std::fs::create_dir_all(p.join("bridge")).expect("bridge");
-            }
-            std::fs::write(p.join("ifalias"), alias).expect("alias");
-        };
-        mk("mega_bridge", true, "ferromega mega_bridge vlan 0\n");
-        mk("mb01234567.5", true, "ferromega mega_bridge vlan 5\n");
-        mk("mb89abcdef.5", true, "ferromega other vlan 5\n");
-        mk("mega_tap0", false, "ferromega mega_bridge vlan 5\n");
-        let got: Vec<String> = kernel_bridges(d.path(), "mega_bridge").into_iter().collect();
-        assert_eq!(got, vec!["mb01234567.5", "mega_bridge"]);
+        assert_ne!(run_dir("mega_bridge", 1), run_dir("mega_bridge", 2));
     }
 }
