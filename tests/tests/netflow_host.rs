@@ -31,7 +31,9 @@ fn softflowds() -> Vec<String> {
                 return false;
             };
             let f: Vec<&str> = rest.split_whitespace().collect();
-            stat.contains("(softflowd)") && f.first() != Some(&"Z") && f.get(1) == Some(&me.as_str())
+            stat.contains("(softflowd)")
+                && f.first() != Some(&"Z")
+                && f.get(1) == Some(&me.as_str())
         })
         .collect()
 }
@@ -49,9 +51,14 @@ fn softflowd_on_linux_bridges_feeds_ascii_and_gzipped_raw_captures() {
         let net = LinuxNetwork::new();
         let (a, b) = (Endpoint::new(), Endpoint::new());
         for (e, n) in [(&a, 1), (&b, 2)] {
-            net.veth_attach(e.pid(), "eth0", &format!("00:1b:21:00:02:0{n}"), Some(&at("fml_nf", 12)))
-                .await
-                .unwrap();
+            net.veth_attach(
+                e.pid(),
+                "eth0",
+                &format!("00:1b:21:00:02:0{n}"),
+                Some(&at("fml_nf", 12)),
+            )
+            .await
+            .unwrap();
             e.address(&format!("10.94.0.{n}/24"));
         }
         let spec = |file: &str, gzip, ascii| NetflowSpec {
@@ -71,8 +78,14 @@ fn softflowd_on_linux_bridges_feeds_ascii_and_gzipped_raw_captures() {
             "unknown bridge: fml_none"
         );
         net.netflow_timeout(1).await.unwrap();
-        let text = net.netflow_start(&spec("flows.txt", false, true)).await.unwrap();
-        let raw = net.netflow_start(&spec("flows.raw.gz", true, false)).await.unwrap();
+        let text = net
+            .netflow_start(&spec("flows.txt", false, true))
+            .await
+            .unwrap();
+        let raw = net
+            .netflow_start(&spec("flows.raw.gz", true, false))
+            .await
+            .unwrap();
         assert_eq!(softflowds().len(), 1, "one per logical bridge");
         // softflowd ages flows by packet time: keep traffic going past the timeout.
         let pinger = std::thread::spawn(move || {

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use ferromega_domain::backends::{BoxFuture, HostNetwork, Hypervisor, Launched, VmRuntime};
 use ferromega_domain::network::{
-    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec,
-    NetflowSink, NetflowSpec, Qos, Snooped, TunnelKind,
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, NetflowSink,
+    NetflowSpec, Qos, Snooped, TunnelKind,
 };
 use ferromega_domain::vm::registry::Vm;
 use ferromega_domain::{Backends, ControlPlane, Session, Settings};
@@ -489,9 +489,11 @@ async fn netflow_captures_take_the_namespace_settings_and_are_listed_and_deleted
     );
     app.run("capture netflow mode ascii").await;
     app.run("capture netflow gzip true").await;
-    app.run("capture netflow bridge mega_bridge /tmp/flows.gz").await;
+    app.run("capture netflow bridge mega_bridge /tmp/flows.gz")
+        .await;
     app.run("capture netflow mode raw").await;
-    app.run("capture netflow bridge mega_bridge udp 127.0.0.1:9995").await;
+    app.run("capture netflow bridge mega_bridge udp 127.0.0.1:9995")
+        .await;
     assert_eq!(
         app.run("capture").await,
         "bridge      | type    | interface | mode  | compress | path\n\

@@ -8,11 +8,6 @@
 //! iproute2, busybox and openvswitch-switch (`misc/setup`); fails loudly when Open
 //! vSwitch cannot start.
 
-#![expect(
-    clippy::unwrap_used,
-    reason = "a test: a failed unwrap is a failed test"
-)]
-
 use std::path::Path;
 
 use ferromega_domain::backends::HostNetwork;
@@ -27,7 +22,10 @@ use ferromega_tests::netns::{
 };
 
 fn in_private_netns(name: &str) -> bool {
-    netns::in_private_netns(name, &["busybox", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd"])
+    netns::in_private_netns(
+        name,
+        &["busybox", "ovs-vsctl", "ovsdb-server", "ovs-vswitchd"],
+    )
 }
 
 /// A private Open vSwitch in `dir`; the test fails when it cannot start.
@@ -116,7 +114,10 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
         net.port_disconnect(&tb).await.unwrap();
         assert!(!a.pings("10.92.0.2"), "disconnected");
         net.port_connect(&tb, &at("fmo_br2", 10)).await.unwrap();
-        assert!(!a.pings("10.92.0.2"), "same VLAN on another bridge is apart");
+        assert!(
+            !a.pings("10.92.0.2"),
+            "same VLAN on another bridge is apart"
+        );
         net.port_connect(&tb, &at("fmo_br", 10)).await.unwrap();
         assert!(a.pings("10.92.0.2"), "back on the first bridge");
 
@@ -134,9 +135,11 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
         );
         let kvm = net.tap_create(Some(&at("fmo_br", 30))).await.unwrap();
         assert_eq!(vsctl(&db, &["port-to-br", &kvm]), "fmo_br");
-        assert!(run(&["ip", "link", "add", "fmo_trk", "type", "veth", "peer", "name", "fmo_trk1"])
-            .status
-            .success());
+        assert!(
+            run(&["ip", "link", "add", "fmo_trk", "type", "veth", "peer", "name", "fmo_trk1"])
+                .status
+                .success()
+        );
         net.trunk_add("fmo_br", "fmo_trk").await.unwrap();
         let vx = net
             .tunnel_add("fmo_br", TunnelKind::Vxlan, "10.99.0.2")
@@ -157,9 +160,24 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
         assert!(net.tunnel_remove("fmo_br", &vx).await.is_err());
 
         // A bridge that existed before is used but never deleted.
-        vsctl(&db, &["add-br", "fmo_pre", "--", "set", "bridge", "fmo_pre", "datapath_type=netdev"]);
+        vsctl(
+            &db,
+            &[
+                "add-br",
+                "fmo_pre",
+                "--",
+                "set",
+                "bridge",
+                "fmo_pre",
+                "datapath_type=netdev",
+            ],
+        );
         net.tap_create(Some(&at("fmo_pre", 5))).await.unwrap();
-        assert!(net.bridges().await.iter().any(|b| b.name == "fmo_pre" && b.preexisting));
+        assert!(net
+            .bridges()
+            .await
+            .iter()
+            .any(|b| b.name == "fmo_pre" && b.preexisting));
 
         // `clear all`.
         net.reset().await;
@@ -189,9 +207,14 @@ fn ovs_netflow_records_the_flows_between_two_endpoints() {
         let net = OvsNetwork::new(Some(db.clone()));
         let (a, b) = (Endpoint::new(), Endpoint::new());
         for (e, n) in [(&a, 1), (&b, 2)] {
-            net.veth_attach(e.pid(), "eth0", &format!("00:1b:21:00:01:0{n}"), Some(&at("fmo_nf", 7)))
-                .await
-                .unwrap();
+            net.veth_attach(
+                e.pid(),
+                "eth0",
+                &format!("00:1b:21:00:01:0{n}"),
+                Some(&at("fmo_nf", 7)),
+            )
+            .await
+            .unwrap();
             e.address(&format!("10.93.0.{n}/24"));
         }
         net.netflow_timeout(1).await.unwrap();

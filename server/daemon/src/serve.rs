@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::{Backends, ControlPlane, Settings};
 use ferromega_host_container::{ContainerRuntime, Options as ContainerOptions};
-use ferromega_domain::backends::HostNetwork;
 use ferromega_host_network::{LinuxNetwork, OvsNetwork};
 use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
@@ -67,7 +67,10 @@ fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<Arc<dyn HostN
         "ovs" if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
         "ovs" => bail!(
             "--network ovs: Open vSwitch does not answer (ovs-vsctl{} show failed)",
-            ovs_db.as_ref().map(|d| format!(" --db={d}")).unwrap_or_default()
+            ovs_db
+                .as_ref()
+                .map(|d| format!(" --db={d}"))
+                .unwrap_or_default()
         ),
         _ if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
         _ => Ok(Arc::new(LinuxNetwork::new())),

@@ -6,8 +6,7 @@ use std::pin::Pin;
 
 use crate::network::{
     Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, NetflowSpec,
-    Qos,
-    Snooped, TunnelKind,
+    Qos, Snooped, TunnelKind,
 };
 use crate::vm::registry::Vm;
 

@@ -87,7 +87,9 @@ pub async fn host_tap_address(nl: &Nl, idx: u32, name: &str, ip: &HostTapIp) -> 
         HostTapIp::Static(cidr) => parse_cidr(cidr)?,
         HostTapIp::Dhcp => dhcp::lease(name).await?,
     };
-    nl.addr_add(idx, ip, prefix).await.map_err(|e| e.to_string())
+    nl.addr_add(idx, ip, prefix)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Parses `a.b.c.d[/len]` or an IPv6 address with optional prefix (default: host prefix).

@@ -305,8 +305,9 @@ impl ControlPlane {
     ) -> DomainResult<Response> {
         let bridge = args.string("bridge").unwrap_or_default().to_string();
         let all = bridge == "all";
-        let pick =
-            |c: &CaptureRec| c.vm_id.is_none() && c.netflow.is_none() && (all || c.bridge == bridge);
+        let pick = |c: &CaptureRec| {
+            c.vm_id.is_none() && c.netflow.is_none() && (all || c.bridge == bridge)
+        };
         let found = lock(&self.inner.net)
             .captures
             .iter()

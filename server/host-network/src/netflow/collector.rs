@@ -252,7 +252,10 @@ mod tests {
             .read_to_string(&mut lines)
             .expect("gunzip");
         assert_eq!(lines.lines().count(), 2, "{lines}");
-        assert!(lines.contains("\t1s\t1\t10.1.0.1:0\t<->\t10.1.0.2:0\t4\t336"), "{lines}");
+        assert!(
+            lines.contains("\t1s\t1\t10.1.0.1:0\t<->\t10.1.0.2:0\t4\t336"),
+            "{lines}"
+        );
     }
 
     #[test]

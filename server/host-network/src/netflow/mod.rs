@@ -70,7 +70,8 @@ fn open_error(sink: &NetflowSink, e: &std::io::Error) -> String {
 impl Netflows {
     /// Starts a capture; the bridge's collector and exporter start with its first.
     pub async fn start(&self, ex: &dyn Exporter, spec: &NetflowSpec) -> Result<u64, String> {
-        let writer = Writer::open(&spec.sink, spec.ascii).map_err(|e| open_error(&spec.sink, &e))?;
+        let writer =
+            Writer::open(&spec.sink, spec.ascii).map_err(|e| open_error(&spec.sink, &e))?;
         let id = self.next.fetch_add(1, Ordering::SeqCst);
         let mut bridges = self.bridges.lock().await;
         if let Some(c) = bridges.get(&spec.bridge) {

@@ -162,7 +162,7 @@ pub fn go_duration(ms: u32) -> String {
     }
     let (h, m) = (ms / 3_600_000, ms / 60_000 % 60);
     let s = ms % 60_000;
-    let secs = if s % 1000 == 0 {
+    let secs = if s.is_multiple_of(1000) {
         format!("{}s", s / 1000)
     } else {
         let frac = format!("{:03}", s % 1000);
@@ -263,7 +263,10 @@ mod tests {
         assert_eq!(parse(&b), Err(ParseError::Version(9)));
         let mut b = encode(&h, &[r]);
         b.truncate(50);
-        assert!(matches!(parse(&b), Err(ParseError::Truncated { count: 1, .. })));
+        assert!(matches!(
+            parse(&b),
+            Err(ParseError::Truncated { count: 1, .. })
+        ));
     }
 
     #[test]

@@ -55,13 +55,8 @@ impl OvsNetwork {
         kind: PortKind,
         attach: Option<&Attach>,
     ) -> Result<(), String> {
-        reg.ports.insert(
-            name.to_string(),
-            Port {
-                kind,
-                attach: None,
-            },
-        );
+        reg.ports
+            .insert(name.to_string(), Port { kind, attach: None });
         if let Some(a) = attach {
             if let Err(e) = self.plug(reg, name, a).await {
                 reg.ports.remove(name);
@@ -346,7 +341,11 @@ impl HostNetwork for OvsNetwork {
     fn port_disconnect<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             let mut reg = self.reg.lock().await;
-            if reg.ports.get(port).is_some_and(|p| p.kind == PortKind::HostTap) {
+            if reg
+                .ports
+                .get(port)
+                .is_some_and(|p| p.kind == PortKind::HostTap)
+            {
                 return Err(format!("{port} is a host tap: delete it instead"));
             }
             self.vsctl(vsctl::del_port(port)).await?;
@@ -420,10 +419,7 @@ impl HostNetwork for OvsNetwork {
     }
 
     fn snooped(&self) -> HashMap<String, Snooped> {
-        self.snooped
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default()
+        self.snooped.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     fn counters(&self, port: &str) -> Option<Counters> {

@@ -64,7 +64,11 @@ impl PrivateSwitch {
                 "--detach",
             ],
         )?;
-        run(dir, "ovs-vsctl", &[&format!("--db={}", s.db()), "--no-wait", "init"])?;
+        run(
+            dir,
+            "ovs-vsctl",
+            &[&format!("--db={}", s.db()), "--no-wait", "init"],
+        )?;
         run(
             dir,
             "ovs-vswitchd",

@@ -230,8 +230,17 @@ pub fn netflow_set(br: &str, port: u16, timeout: u32) -> Vec<String> {
     let targets = format!("targets=\"127.0.0.1:{port}\"");
     let t = format!("active-timeout={timeout}");
     words(&[
-        "--", "set", "Bridge", br, "netflow=@nf", "--", "--id=@nf", "create", "NetFlow",
-        &targets, &t,
+        "--",
+        "set",
+        "Bridge",
+        br,
+        "netflow=@nf",
+        "--",
+        "--id=@nf",
+        "create",
+        "NetFlow",
+        &targets,
+        &t,
     ])
 }
 
@@ -307,7 +316,10 @@ mod tests {
              targets=\"127.0.0.1:40000\" active-timeout=10"
         );
         assert_eq!(line(netflow_clear("b")), "clear Bridge b netflow");
-        assert_eq!(line(netflow_timeout("b", 3)), "set NetFlow b active_timeout=3");
+        assert_eq!(
+            line(netflow_timeout("b", 3)),
+            "set NetFlow b active_timeout=3"
+        );
     }
 
     #[test]
@@ -326,6 +338,9 @@ mod tests {
             datapath: "system".into(),
         };
         assert_eq!(sys.rundir(), None);
-        assert_eq!(line(sys.vsctl_argv(&br_exists("b"))), "--timeout=10 br-exists b");
+        assert_eq!(
+            line(sys.vsctl_argv(&br_exists("b"))),
+            "--timeout=10 br-exists b"
+        );
     }
 }
