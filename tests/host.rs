@@ -77,11 +77,18 @@ pub struct Server {
 impl Server {
     /// Starts a server on `base` and waits until it listens on `addr`.
     pub fn start(base: &Path, addr: &str) -> Server {
+        Server::start_with(base, addr, &[])
+    }
+
+    /// Starts a server on `base` with `extra` flags (`--network ovs` …) and waits until
+    /// it listens on `addr`.
+    pub fn start_with(base: &Path, addr: &str, extra: &[&str]) -> Server {
         let log = std::fs::File::create(base.with_extension("log")).expect("server log");
         let child = Command::new(binary())
             .args(["serve", "--base"])
             .arg(base)
             .args(["--addr", addr, "--accel", "tcg", "--level", "info"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

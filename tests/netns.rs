@@ -117,6 +117,12 @@ impl Endpoint {
             .status
             .success()
     }
+
+    /// Whether `ip` answers within a few tries (Open vSwitch relearns a moved port's MAC
+    /// and revalidates its cached flows in the background).
+    pub fn connects(&self, ip: &str) -> bool {
+        (0..4).any(|_| self.pings(ip))
+    }
 }
 
 impl Drop for Endpoint {

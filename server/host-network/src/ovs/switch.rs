@@ -108,8 +108,16 @@ impl Drop for PrivateSwitch {
         while Instant::now() < deadline && !self.pids().is_empty() {
             std::thread::sleep(Duration::from_millis(50));
         }
-        for pid in self.pids() {
+        let left = self.pids();
+        if !left.is_empty() {
+            tracing::warn!("Open vSwitch daemons {left:?} ignored SIGTERM: killing them");
+        }
+        for pid in left {
             let _ = crate::sys::signal(pid, libc::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && !self.pids().is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
