@@ -181,3 +181,115 @@ fn ovs_server_containers_vlans_vm_net_captures_netflow_and_clear_all() {
     );
     assert_eq!(leftover_links(), Vec::<String>::new());
 }
+
+/// Waits until `vm info` shows `column` of `vm` matching `want`; returns the value.
+async fn wait_info(
+    c: &ferromega_client::Client,
+    vm: &str,
+    column: &str,
+    want: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let v = info(c, vm, column).await;
+        if want(&v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{vm}: {column} is still {v:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[test]
+fn ovs_server_kvm_guests_get_leases_and_talk_tcp_with_checksum_offload_off() {
+    let name = "ovs_server_kvm_guests_get_leases_and_talk_tcp_with_checksum_offload_off";
+    if !netns::in_private_netns(
+        name,
+        &[
+            "busybox",
+            "dnsmasq",
+            "ovs-vsctl",
+            "ovsdb-server",
+            "ovs-vswitchd",
+        ],
+    ) {
+        return;
+    }
+    let images = ferromega_tests::host::guest_images();
+    let dir = tempfile::tempdir().unwrap();
+    let sw = PrivateSwitch::start(&dir.path().join("ovs")).unwrap_or_else(|e| {
+        panic!("Open vSwitch cannot start here: {e} (misc/setup installs openvswitch-switch)")
+    });
+    let addr = format!("127.0.0.1:{}", free_port());
+    let base = dir.path().join("base");
+    let server = Server::start_with(&base, &addr, &["--network", "ovs", "--ovs-db", &sw.db()]);
+    let uuids = [
+        "0f0f0f0f-0000-4000-8000-000000000001",
+        "0f0f0f0f-0000-4000-8000-000000000002",
+    ];
+    rt().block_on(async {
+        let c = server.client();
+        let i = |f: &str| images.join(f).display().to_string();
+        for line in [
+            format!("vm config kernel {}", i("miniccc.kernel")),
+            format!("vm config initrd {}", i("miniccc.initrd")),
+            "vm config append console=ttyS0 no_timer_check quiet panic=-1".into(),
+            "vm config memory 128".into(),
+            "vm config net 10,virtio-net-pci".into(),
+            "tap create 10 ip 10.97.0.1/24 fmo_srv0".into(),
+            "dnsmasq start 10.97.0.1 10.97.0.10 10.97.0.20".into(),
+            format!("vm config uuid {}", uuids[0]),
+            "vm launch kvm fmo_k1".into(),
+            format!("vm config uuid {}", uuids[1]),
+            "vm launch kvm fmo_k2".into(),
+            "vm start all".into(),
+        ] {
+            ok(&c, &line).await;
+        }
+        let pid = info(&c, "fmo_k1", "pid").await;
+        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(
+            cmdline.contains("virtio-net-pci,netdev=mega_tap0")
+                && cmdline.contains("csum=off,guest_csum=off"),
+            "virtio-net NICs on a userspace switch need checksum offload off"
+        );
+        let lease = |v: &str| v.contains("10.97.0.");
+        let ip1 = wait_info(&c, "fmo_k1", "ip", lease).await;
+        wait_info(&c, "fmo_k2", "ip", lease).await;
+        let ip1 = ip1.trim_matches(|ch| ch == '[' || ch == ']').to_string();
+        for vm in ["fmo_k1", "fmo_k2"] {
+            wait_info(&c, vm, "cc_active", |v| v == "true").await;
+        }
+        // TCP between the guests, through the switch: k2 fetches a file from k1.
+        ok(&c, &format!("cc filter uuid={}", uuids[0])).await;
+        ok(&c, "cc exec busybox httpd -p 8080 -h /").await;
+        ok(&c, &format!("cc filter uuid={}", uuids[1])).await;
+        let url = format!("http://{ip1}:8080/init");
+        // Through `sh -c`: an argument starting with http:// would name a local file.
+        let wget = format!("cc exec sh -c \"busybox wget -q -O - {url}\"");
+        ok(&c, &wget).await;
+        let out = base.join(format!("files/miniccc_responses/2/{}/stdout", uuids[1]));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let body = loop {
+            let body = std::fs::read_to_string(&out).unwrap_or_default();
+            if !body.is_empty() || std::time::Instant::now() > deadline {
+                break body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        };
+        assert!(
+            body.starts_with("#!/bin/sh"),
+            "k2 did not fetch {url} from k1 over TCP: {body:?}"
+        );
+        ok(&c, "clear all").await;
+    });
+    let db = sw.db();
+    let list = run(&["ovs-vsctl", &format!("--db={db}"), "list-br"]);
+    assert_eq!(stdout(&list).trim(), "", "clear all leaves no OVS bridge");
+    drop(server);
+    drop(sw);
+    assert_eq!(leftover_links(), Vec::<String>::new());
+}

@@ -56,14 +56,18 @@ pub struct ServeArgs {
     ovs_db: Option<String>,
 }
 
-/// The network backend `--network` asks for on this host.
-fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<Arc<dyn HostNetwork>> {
+/// The network backend `--network` asks for on this host, and whether it is Open
+/// vSwitch's userspace datapath (whose guests need checksum offload off).
+fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<(Arc<dyn HostNetwork>, bool)> {
     let ovs = || {
-        tracing::info!("network: Open vSwitch");
-        Arc::new(OvsNetwork::new(ovs_db.clone())) as Arc<dyn HostNetwork>
+        let net = OvsNetwork::new(ovs_db.clone());
+        let userspace = net.userspace();
+        tracing::info!("network: Open vSwitch (userspace datapath: {userspace})");
+        (Arc::new(net) as Arc<dyn HostNetwork>, userspace)
     };
+    let linux = || (Arc::new(LinuxNetwork::new()) as Arc<dyn HostNetwork>, false);
     match choice {
-        "bridge" => Ok(Arc::new(LinuxNetwork::new())),
+        "bridge" => Ok(linux()),
         "ovs" if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
         "ovs" => bail!(
             "--network ovs: Open vSwitch does not answer (ovs-vsctl{} show failed)",
@@ -73,7 +77,7 @@ fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<Arc<dyn HostN
                 .unwrap_or_default()
         ),
         _ if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
-        _ => Ok(Arc::new(LinuxNetwork::new())),
+        _ => Ok(linux()),
     }
 }
 
@@ -165,7 +169,8 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         base: base.clone(),
         files_dir,
     };
-    let kvm = Arc::new(QemuRuntime::new(accel(&args.accel)));
+    let (network, userspace_switch) = network(&args.network, args.ovs_db.clone())?;
+    let kvm = Arc::new(QemuRuntime::new(accel(&args.accel)).with_nic_csum_off(userspace_switch));
     let backends = Backends {
         system: Arc::new(LinuxSystem),
         kvm: Some(kvm),
@@ -174,7 +179,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             cgroup_root: args.cgroup.clone(),
             shim: PathBuf::from("/proc/self/exe"),
         }))),
-        network: Some(network(&args.network, args.ovs_db.clone())?),
+        network: Some(network),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -123,6 +123,11 @@ impl OvsNetwork {
         }
     }
 
+    /// Whether bridges this server makes use the userspace datapath (`netdev`).
+    pub fn userspace(&self) -> bool {
+        self.ovs.datapath == "netdev"
+    }
+
     /// Whether the Open vSwitch at `db` answers (`ovs-vsctl show`).
     pub fn answers(db: Option<String>) -> bool {
         OvsTarget::new(db).answers()
