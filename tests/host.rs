@@ -56,6 +56,18 @@ pub fn guest_images() -> PathBuf {
     dir
 }
 
+/// The `vm config` lines of the test guest in `images` (kernel, initrd, a serial
+/// console, 128 MiB).
+pub fn guest_config(images: &Path) -> Vec<String> {
+    let i = |f: &str| images.join(f).display().to_string();
+    vec![
+        format!("vm config kernel {}", i("miniccc.kernel")),
+        format!("vm config initrd {}", i("miniccc.initrd")),
+        "vm config append console=ttyS0 no_timer_check quiet panic=-1".into(),
+        "vm config memory 128".into(),
+    ]
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -232,12 +232,8 @@ fn ovs_server_kvm_guests_get_leases_and_talk_tcp_with_checksum_offload_off() {
     ];
     rt().block_on(async {
         let c = server.client();
-        let i = |f: &str| images.join(f).display().to_string();
-        for line in [
-            format!("vm config kernel {}", i("miniccc.kernel")),
-            format!("vm config initrd {}", i("miniccc.initrd")),
-            "vm config append console=ttyS0 no_timer_check quiet panic=-1".into(),
-            "vm config memory 128".into(),
+        let config = ferromega_tests::host::guest_config(&images);
+        for line in config.into_iter().chain([
             "vm config net 10,virtio-net-pci".into(),
             "tap create 10 ip 10.97.0.1/24 fmo_srv0".into(),
             "dnsmasq start 10.97.0.1 10.97.0.10 10.97.0.20".into(),
@@ -246,7 +242,7 @@ fn ovs_server_kvm_guests_get_leases_and_talk_tcp_with_checksum_offload_off() {
             format!("vm config uuid {}", uuids[1]),
             "vm launch kvm fmo_k2".into(),
             "vm start all".into(),
-        ] {
+        ]) {
             ok(&c, &line).await;
         }
         let pid = info(&c, "fmo_k1", "pid").await;
