@@ -45,6 +45,32 @@ fn vsctl(db: &str, args: &[&str]) -> String {
     stdout(&out).trim().to_string()
 }
 
+/// In the inner run of test `name` (in its fresh network namespace): a temporary
+/// folder, a private switch in it and the switch's database; None in the outer run.
+fn setup(name: &str) -> Option<(tempfile::TempDir, PrivateSwitch, String)> {
+    if !in_private_netns(name) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let sw = switch(&dir.path().join("ovs"));
+    let db = sw.db();
+    Some((dir, sw, db))
+}
+
+/// Adds a new veth `trunk` (peer `<trunk>1`) to `br` as a trunk and a vxlan tunnel;
+/// returns the tunnel's name.
+async fn trunk_and_tunnel(net: &OvsNetwork, br: &str, trunk: &str) -> String {
+    let peer = format!("{trunk}1");
+    let made = run(&[
+        "ip", "link", "add", trunk, "type", "veth", "peer", "name", &peer,
+    ]);
+    assert!(made.status.success(), "{made:?}");
+    net.trunk_add(br, trunk).await.expect("trunk");
+    net.tunnel_add(br, TunnelKind::Vxlan, "10.99.0.2")
+        .await
+        .expect("tunnel")
+}
+
 /// Stops the switch and checks neither daemon is left, nor any interface.
 fn stop_switch(sw: PrivateSwitch) {
     let pids = sw.pids();
@@ -59,12 +85,10 @@ fn stop_switch(sw: PrivateSwitch) {
 
 #[test]
 fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
-    if !in_private_netns("ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing") {
+    let Some((dir, sw, db)) = setup("ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing")
+    else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch(&dir.path().join("ovs"));
-    let db = sw.db();
+    };
     rt().block_on(async {
         let net = OvsNetwork::new(Some(db.clone()));
         let (a, b, c) = (Endpoint::new(), Endpoint::new(), Endpoint::new());
@@ -135,16 +159,7 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
         );
         let kvm = net.tap_create(Some(&at("fmo_br", 30))).await.unwrap();
         assert_eq!(vsctl(&db, &["port-to-br", &kvm]), "fmo_br");
-        assert!(
-            run(&["ip", "link", "add", "fmo_trk", "type", "veth", "peer", "name", "fmo_trk1"])
-                .status
-                .success()
-        );
-        net.trunk_add("fmo_br", "fmo_trk").await.unwrap();
-        let vx = net
-            .tunnel_add("fmo_br", TunnelKind::Vxlan, "10.99.0.2")
-            .await
-            .unwrap();
+        let vx = trunk_and_tunnel(&net, "fmo_br", "fmo_trk").await;
         let gre = net
             .tunnel_add("fmo_br", TunnelKind::Gre, "10.99.0.3")
             .await
@@ -197,12 +212,9 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
 
 #[test]
 fn ovs_netflow_records_the_flows_between_two_endpoints() {
-    if !in_private_netns("ovs_netflow_records_the_flows_between_two_endpoints") {
+    let Some((dir, sw, db)) = setup("ovs_netflow_records_the_flows_between_two_endpoints") else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let sw = switch(&dir.path().join("ovs"));
-    let db = sw.db();
+    };
     rt().block_on(async {
         let net = OvsNetwork::new(Some(db.clone()));
         let (a, b) = (Endpoint::new(), Endpoint::new());
@@ -247,5 +259,45 @@ fn ovs_netflow_records_the_flows_between_two_endpoints() {
         drop((a, b));
         assert_eq!(vsctl(&db, &["list-br"]), "");
     });
+    stop_switch(sw);
+}
+
+#[test]
+fn a_restarted_server_finds_its_ovs_bridges_and_clears_them() {
+    let Some((dir, sw, db)) = setup("a_restarted_server_finds_its_ovs_bridges_and_clears_them")
+    else {
+        return;
+    };
+    rt().block_on(async {
+        let before = OvsNetwork::new(Some(db.clone()));
+        let tap = before.tap_create(Some(&at("fmo_rc", 5))).await.unwrap();
+        let vx = trunk_and_tunnel(&before, "fmo_rc", "fmo_rt").await;
+        let spec = CaptureSpec {
+            target: CaptureTarget::Bridge("fmo_rc".into()),
+            path: dir.path().join("c.pcap"),
+            snaplen: 1600,
+            filter: String::new(),
+        };
+        before.capture_start(&spec).await.unwrap();
+        // The server dies: its registry and captures are gone, OVS keeps its records.
+        drop(before);
+
+        let after = OvsNetwork::new(Some(db.clone()));
+        let bridges = after.bridges().await;
+        assert_eq!(bridges.len(), 1, "{bridges:?}");
+        assert_eq!(bridges[0].name, "fmo_rc");
+        assert!(!bridges[0].preexisting);
+        assert_eq!(bridges[0].trunks, ["fmo_rt"]);
+        assert_eq!(bridges[0].tunnels, [vx]);
+        assert_eq!(
+            vsctl(&db, &["list", "Mirror"]),
+            "",
+            "a dead capture's mirror is removed"
+        );
+        after.port_destroy(&tap).await.unwrap();
+        after.reset().await;
+        assert_eq!(vsctl(&db, &["list-br"]), "");
+    });
+    assert!(run(&["ip", "link", "del", "fmo_rt"]).status.success());
     stop_switch(sw);
 }

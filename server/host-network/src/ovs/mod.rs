@@ -93,6 +93,7 @@ pub struct OvsNetwork {
     ovs: OvsTarget,
     nl: OnceCell<Nl>,
     reg: tokio::sync::Mutex<Registry>,
+    loaded: OnceCell<()>,
     taps: TapNames,
     captures: Captures,
     snooped: snoop::Table,
@@ -115,6 +116,7 @@ impl OvsNetwork {
             ovs: OvsTarget::new(db),
             nl: OnceCell::new(),
             reg: tokio::sync::Mutex::default(),
+            loaded: OnceCell::new(),
             taps: TapNames::default(),
             captures: Captures::default(),
             snooped: snoop::Table::default(),
@@ -144,6 +146,48 @@ impl OvsNetwork {
             })
             .await
             .map_err(text)
+    }
+
+    /// The registry, with what a previous server made loaded on first use.
+    async fn reg(&self) -> tokio::sync::MutexGuard<'_, Registry> {
+        self.loaded.get_or_init(|| self.load()).await;
+        self.reg.lock().await
+    }
+
+    /// Finds the bridges a previous server made (marked in `external_ids`) with their
+    /// trunks and tunnels; its mirrors and NetFlow exports died with its captures, so
+    /// they are removed. Its VMs' taps come back through the VMs it recovers.
+    async fn load(&self) {
+        let Ok(json) = self.ovs.vsctl(vsctl::find_marked_bridges()).await else {
+            return;
+        };
+        let bridges = vsctl::json_names(&json);
+        if bridges.is_empty() {
+            return;
+        }
+        let marks = match self.ovs.vsctl(vsctl::list_ports_json()).await {
+            Ok(j) => vsctl::json_port_marks(&j),
+            Err(_) => HashMap::new(),
+        };
+        let mut reg = self.reg.lock().await;
+        for br in bridges {
+            let mut b = Bridge::default();
+            let _ = self.vsctl(vsctl::netflow_clear(&br)).await;
+            let ports = self.vsctl(vsctl::list_ports(&br)).await.unwrap_or_default();
+            for p in ports.lines() {
+                match marks.get(p).map(String::as_str) {
+                    Some("trunk") => drop(b.trunks.insert(p.to_string())),
+                    Some("tunnel") => drop(b.tunnels.insert(p.to_string())),
+                    Some("mirror") => {
+                        let _ = self.vsctl(vsctl::mirror_remove(&br, p)).await;
+                        let _ = self.vsctl(vsctl::del_port(p)).await;
+                    }
+                    _ => {}
+                }
+            }
+            tracing::info!("found bridge {br} of a previous server");
+            reg.bridges.insert(br, b);
+        }
     }
 
     async fn vsctl(&self, args: Vec<String>) -> Result<String, String> {

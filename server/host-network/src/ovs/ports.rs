@@ -72,7 +72,7 @@ impl OvsNetwork {
 
     async fn tap_inner(&self, attach: Option<&Attach>) -> Result<String, String> {
         let nl = self.nl().await?;
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         let name = common::new_tap(&self.taps)?;
         let up = async { nl.set_up(nl.must(&name).await?.index).await };
         if let Err(e) = up.await {
@@ -91,7 +91,7 @@ impl OvsNetwork {
         attach: Option<&Attach>,
     ) -> Result<String, String> {
         let nl = self.nl().await?;
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         let name = self.next_name();
         let temp = veth_temp(&name);
         nl.veth_create(&name, &temp).await.map_err(text)?;
@@ -119,7 +119,7 @@ impl OvsNetwork {
 
     async fn host_tap_inner(&self, spec: &HostTapSpec) -> Result<String, String> {
         let nl = self.nl().await?;
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         let name = match &spec.name {
             Some(n) if sys::if_index(n).is_some() => return Err("tap already on bridge".into()),
             Some(n) => n.clone(),
@@ -164,7 +164,7 @@ impl OvsNetwork {
             self.stop_running(r).await;
         }
         let nl = self.nl().await?;
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         qos::clear(port).await;
         self.vsctl(vsctl::del_port(port)).await?;
         nl.delete_name(port).await.map_err(text)?;
@@ -180,11 +180,13 @@ impl OvsNetwork {
         spec: &CaptureSpec,
     ) -> Result<(capture::Capture, String), String> {
         let nl = self.nl().await?;
-        if !self.reg.lock().await.bridges.contains_key(br) {
+        if !self.reg().await.bridges.contains_key(br) {
             return Err(format!("unknown bridge: {br}"));
         }
         let tap = self.next_name();
-        self.vsctl(vsctl::add_internal_port(br, &tap, 0)).await?;
+        let mut add = vsctl::add_internal_port(br, &tap, 0);
+        add.extend(vsctl::mark_port(&tap, "mirror"));
+        self.vsctl(add).await?;
         let started = async {
             self.vsctl(vsctl::mirror_add(br, &tap)).await?;
             let idx = nl.must(&tap).await.map_err(text)?.index;
@@ -236,7 +238,7 @@ impl OvsNetwork {
     }
 
     async fn trunk_add_inner(&self, br: &str, iface: &str) -> Result<(), String> {
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         if reg.ports.contains_key(iface) {
             return Err(format!("{iface} is a port of this server, not a trunk"));
         }
@@ -244,7 +246,9 @@ impl OvsNetwork {
             return Err(format!("no such interface: {iface}"));
         }
         self.ensure_bridge(&mut reg, br).await?;
-        self.vsctl(vsctl::add_port(br, iface, 0)).await?;
+        let mut add = vsctl::add_port(br, iface, 0);
+        add.extend(vsctl::mark_port(iface, "trunk"));
+        self.vsctl(add).await?;
         if let Some(b) = reg.bridges.get_mut(br) {
             b.trunks.insert(iface.to_string());
         }
@@ -260,11 +264,12 @@ impl OvsNetwork {
         let _: IpAddr = remote
             .parse()
             .map_err(|_| format!("invalid remote ip: {remote}"))?;
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         self.ensure_bridge(&mut reg, br).await?;
         let name = self.next_name();
-        self.vsctl(vsctl::add_tunnel(br, &name, kind, remote))
-            .await?;
+        let mut add = vsctl::add_tunnel(br, &name, kind, remote);
+        add.extend(vsctl::mark_port(&name, "tunnel"));
+        self.vsctl(add).await?;
         if let Some(b) = reg.bridges.get_mut(br) {
             b.tunnels.insert(name.clone());
         }
@@ -273,7 +278,7 @@ impl OvsNetwork {
 
     /// Removes port `name` of kind `which` (trunks or tunnels) from `br`.
     async fn bridge_port_remove(&self, br: &str, name: &str, tunnel: bool) -> Result<(), String> {
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         let known = reg.bridges.get_mut(br).is_some_and(|b| match tunnel {
             true => b.tunnels.remove(name),
             false => b.trunks.remove(name),
@@ -291,13 +296,13 @@ impl OvsNetwork {
         }
         self.netflow.stop_all(&self.ovs).await;
         self.dnsmasq.kill_all().await;
-        let ports: Vec<String> = self.reg.lock().await.ports.keys().cloned().collect();
+        let ports: Vec<String> = self.reg().await.ports.keys().cloned().collect();
         for p in ports {
             if let Err(e) = self.destroy_inner(&p).await {
                 tracing::warn!("removing {p}: {e}");
             }
         }
-        let mut reg = self.reg.lock().await;
+        let mut reg = self.reg().await;
         self.teardown(&mut reg).await;
     }
 }
@@ -333,14 +338,14 @@ impl HostNetwork for OvsNetwork {
         attach: &'a Attach,
     ) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let mut reg = self.reg.lock().await;
+            let mut reg = self.reg().await;
             self.plug(&mut reg, port, attach).await
         })
     }
 
     fn port_disconnect<'a>(&'a self, port: &'a str) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let mut reg = self.reg.lock().await;
+            let mut reg = self.reg().await;
             if reg
                 .ports
                 .get(port)
@@ -365,7 +370,7 @@ impl HostNetwork for OvsNetwork {
     }
 
     fn bridges(&self) -> BoxFuture<'_, Vec<BridgeInfo>> {
-        Box::pin(async move { self.reg.lock().await.list() })
+        Box::pin(async move { self.reg().await.list() })
     }
 
     fn trunk_add<'a>(
@@ -440,7 +445,7 @@ impl HostNetwork for OvsNetwork {
 
     fn netflow_start<'a>(&'a self, spec: &'a NetflowSpec) -> BoxFuture<'a, Result<u64, String>> {
         Box::pin(async move {
-            if !self.reg.lock().await.bridges.contains_key(&spec.bridge) {
+            if !self.reg().await.bridges.contains_key(&spec.bridge) {
                 return Err(format!("unknown bridge: {}", spec.bridge));
             }
             self.netflow.start(&self.ovs, spec).await

@@ -131,10 +131,75 @@ pub fn br_exists(br: &str) -> Vec<String> {
     words(&["br-exists", br])
 }
 
-/// Creates bridge `br` on `datapath`.
+/// The `external_ids` key marking what this server made (so a restarted server finds
+/// it again).
+pub const MARK: &str = "ferromega";
+
+/// Creates bridge `br` on `datapath`, marked as this server's.
 pub fn add_br(br: &str, datapath: &str) -> Vec<String> {
     let dp = format!("datapath_type={datapath}");
-    words(&["add-br", br, "--", "set", "bridge", br, &dp])
+    let mark = format!("external_ids:{MARK}=bridge");
+    words(&["add-br", br, "--", "set", "bridge", br, &dp, &mark])
+}
+
+/// Marks port `port` as this server's, of `kind` (`trunk`, `tunnel`, `mirror` …).
+pub fn mark_port(port: &str, kind: &str) -> Vec<String> {
+    let mark = format!("external_ids:{MARK}={kind}");
+    words(&["--", "set", "Port", port, &mark])
+}
+
+/// The bridges this server (or a previous one) made, as JSON.
+pub fn find_marked_bridges() -> Vec<String> {
+    let cond = format!("external_ids:{MARK}=bridge");
+    words(&["--format=json", "--columns=name", "find", "Bridge", &cond])
+}
+
+/// Every port's name and `external_ids`, as JSON.
+pub fn list_ports_json() -> Vec<String> {
+    words(&[
+        "--format=json",
+        "--columns=name,external_ids",
+        "list",
+        "Port",
+    ])
+}
+
+/// The names in the first column of `ovs-vsctl --format=json` output.
+pub fn json_names(json: &str) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    v["data"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r[0].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Port name → this server's mark, from [`list_ports_json`] output (unmarked ports are
+/// left out).
+pub fn json_port_marks(json: &str) -> std::collections::HashMap<String, String> {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    let mut out = std::collections::HashMap::new();
+    for row in v["data"].as_array().into_iter().flatten() {
+        let (Some(name), Some(pairs)) = (row[0].as_str(), row[1][1].as_array()) else {
+            continue;
+        };
+        for pair in pairs {
+            if pair[0].as_str() == Some(MARK) {
+                if let Some(kind) = pair[1].as_str() {
+                    out.insert(name.to_string(), kind.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The ports of bridge `br`, one a line.
+pub fn list_ports(br: &str) -> Vec<String> {
+    words(&["list-ports", br])
 }
 
 /// Deletes bridge `br`.
@@ -291,7 +356,8 @@ mod tests {
     fn bridges_tunnels_and_mirrors_read_as_minimega_writes_them() {
         assert_eq!(
             line(add_br("mega_bridge", "netdev")),
-            "add-br mega_bridge -- set bridge mega_bridge datapath_type=netdev"
+            "add-br mega_bridge -- set bridge mega_bridge datapath_type=netdev \
+             external_ids:ferromega=bridge"
         );
         assert_eq!(
             line(add_tunnel("b", "mega_tap9", TunnelKind::Gre, "10.0.0.2")),
@@ -306,6 +372,23 @@ mod tests {
             line(mirror_remove("b", "mega_tap2")),
             "-- --id=@m get mirror mirror-mega_tap2 -- remove bridge b mirrors @m"
         );
+    }
+
+    #[test]
+    fn what_this_server_made_is_marked_and_found_again() {
+        assert_eq!(
+            line(mark_port("mega_tap4", "trunk")),
+            "-- set Port mega_tap4 external_ids:ferromega=trunk"
+        );
+        let bridges = r#"{"data":[["mega_bridge"],["b2"]],"headings":["name"]}"#;
+        assert_eq!(json_names(bridges), ["mega_bridge", "b2"]);
+        let ports = r#"{"data":[["mega_tap0",["map",[["ferromega","tap"]]]],
+            ["eth9",["map",[]]],["mega_tap3",["map",[["x","y"],["ferromega","tunnel"]]]]],
+            "headings":["name","external_ids"]}"#;
+        let marks = json_port_marks(ports);
+        assert_eq!(marks.len(), 2);
+        assert_eq!(marks["mega_tap3"], "tunnel");
+        assert!(json_names("not json").is_empty());
     }
 
     #[test]
