@@ -100,15 +100,17 @@ impl PrivateSwitch {
 
 impl Drop for PrivateSwitch {
     fn drop(&mut self) {
+        // The daemons remove their pid files as they start to exit: remember the PIDs.
         let pids = self.pids();
+        let running = || -> Vec<u32> { pids.iter().copied().filter(|p| alive(*p)).collect() };
         for pid in &pids {
             let _ = crate::sys::signal(*pid, libc::SIGTERM);
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !self.pids().is_empty() {
-            std::thread::sleep(Duration::from_millis(50));
+        while Instant::now() < deadline && !running().is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
         }
-        let left = self.pids();
+        let left = running();
         if !left.is_empty() {
             tracing::warn!("Open vSwitch daemons {left:?} ignored SIGTERM: killing them");
         }
@@ -116,7 +118,7 @@ impl Drop for PrivateSwitch {
             let _ = crate::sys::signal(pid, libc::SIGKILL);
         }
         let deadline = Instant::now() + Duration::from_secs(2);
-        while Instant::now() < deadline && !self.pids().is_empty() {
+        while Instant::now() < deadline && !running().is_empty() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
