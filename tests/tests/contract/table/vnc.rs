@@ -31,7 +31,7 @@ pub(super) fn vnc_cases() -> Vec<Case> {
                 ".columns name,type,filename vnc",
                 "name | type      | filename\nfoo  | record kb | @FILES@/rec/k.kb",
             )])
-            .after_has(&[("shell ls @FILES@/rec", "k.kb")]),
+            .after_has(&[("shell ls $files/rec", "k.kb")]),
         case("vnc_stop", Expect::Ok)
             .setup(recording)
             .args(args().b("stop").b("kb").s("vm", "foo"))
