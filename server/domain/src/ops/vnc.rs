@@ -148,12 +148,15 @@ impl ControlPlane {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| DomainError::NotFound(format!("{}: {e}", path.display())))?;
         let socket = self.vnc_socket(&key)?;
-        let (conn, _) = vnc::connect(&socket).await.map_err(DomainError::Host)?;
+        let link = self
+            .vnc_link(&key, &socket)
+            .await
+            .map_err(DomainError::Host)?;
         let mut st = lock(&self.inner.vnc);
         if st.play.contains_key(&key) {
             return Err(busy());
         }
-        let p = player::start(self.clone(), key.clone(), path, &text, conn);
+        let p = player::start(self.clone(), key.clone(), path, &text, link);
         st.play.insert(key, p);
         Ok(self.ok())
     }
@@ -194,8 +197,11 @@ impl ControlPlane {
             Event::LoadFile(f) => self.vnc_play_file(key, self.files_path(&f)).await,
             Event::Input(i) => {
                 let socket = self.vnc_socket(&key)?;
-                let (mut conn, _) = vnc::connect(&socket).await.map_err(DomainError::Host)?;
-                self.vnc_send(&key, &mut conn, &i)
+                let link = self
+                    .vnc_link(&key, &socket)
+                    .await
+                    .map_err(DomainError::Host)?;
+                self.vnc_send(&key, &link, &i)
                     .await
                     .map_err(DomainError::Host)?;
                 Ok(self.ok())
@@ -217,6 +223,7 @@ impl ControlPlane {
         let (fb, play) = {
             let mut st = lock(&self.inner.vnc);
             st.kb.retain(|k, _| !pick(k));
+            st.links.retain(|k, _| !pick(k));
             let fb: Vec<VmKey> = st.fb.keys().filter(|k| pick(k)).cloned().collect();
             let fb: Vec<FbRecorder> = fb.iter().filter_map(|k| st.fb.remove(k)).collect();
             let play: Vec<VmKey> = st.play.keys().filter(|k| pick(k)).cloned().collect();

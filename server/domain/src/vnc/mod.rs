@@ -5,8 +5,8 @@
 //!
 //! ```text
 //!  viewer ──relay──► VncTap::feed ──► ClientParser ──► kb recorder (text file)
-//!  vnc play ──► Player (own RFB connection) ──┬──► QEMU's VNC socket
-//!  vnc inject ──► Player, or a short connection ┘   └──► kb recorder
+//!  vnc play ──► Player ──┬──► Link (the server's own RFB connection) ──► QEMU's VNC socket
+//!  vnc inject ───────────┘                                        └──► kb recorder
 //!  vnc record fb ──► fb::record (own RFB connection) ──► gzip chunks file
 //! ```
 
@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::{lock, ControlPlane};
@@ -77,12 +77,30 @@ impl FbRecorder {
     }
 }
 
-/// Every recorder and player of the server.
+/// Every recorder, player and connection of the server.
 #[derive(Default)]
 pub(crate) struct VncState {
     pub(crate) kb: BTreeMap<VmKey, KbRecorder>,
     pub(crate) fb: BTreeMap<VmKey, FbRecorder>,
     pub(crate) play: BTreeMap<VmKey, Arc<player::Player>>,
+    pub(crate) links: BTreeMap<VmKey, Arc<Link>>,
+    next_link: u64,
+}
+
+/// The server's own RFB connection to a VM, through which playback and `vnc inject`
+/// send input. It stays open between uses: QEMU drops input that arrives just before a
+/// client hangs up, so short-lived connections lose keys. What QEMU sends is read and
+/// discarded; when it hangs up (the VM stopped), the link is forgotten.
+pub(crate) struct Link {
+    id: u64,
+    writer: tokio::sync::Mutex<tokio::net::unix::OwnedWriteHalf>,
+    drain: tokio::task::AbortHandle,
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.drain.abort();
+    }
 }
 
 /// Watches one viewer's client→server RFB stream and records its key and pointer events
@@ -141,21 +159,60 @@ impl ControlPlane {
         }
     }
 
-    /// Sends `input` to the VM over `w` and records it, as input through the shim is.
-    pub(crate) async fn vnc_send<W>(
+    /// Sends `input` to the VM over its link and records it, as input through the shim
+    /// is. A link that fails is forgotten, so the next use dials again.
+    pub(crate) async fn vnc_send(
         &self,
         key: &VmKey,
-        w: &mut W,
+        link: &Link,
         input: &Input,
-    ) -> Result<(), String>
-    where
-        W: tokio::io::AsyncWrite + Unpin,
-    {
-        w.write_all(&input.encode())
-            .await
-            .map_err(|e| format!("vnc write: {e}"))?;
+    ) -> Result<(), String> {
+        let sent = link.writer.lock().await.write_all(&input.encode()).await;
+        if let Err(e) = sent {
+            self.vnc_link_gone(key, link.id);
+            return Err(format!("vnc write: {e}"));
+        }
         self.vnc_record_input(key, input);
         Ok(())
+    }
+
+    /// The VM's link, dialled to `socket` when there is none.
+    pub(crate) async fn vnc_link(&self, key: &VmKey, socket: &Path) -> Result<Arc<Link>, String> {
+        if let Some(l) = lock(&self.inner.vnc).links.get(key) {
+            return Ok(l.clone());
+        }
+        let (conn, _) = connect(socket).await?;
+        let (mut rd, mut wr) = conn.into_split();
+        wr.write_all(&rfb::set_encodings(&[rfb::CURSOR]))
+            .await
+            .map_err(|e| format!("vnc write: {e}"))?;
+        let mut st = lock(&self.inner.vnc);
+        st.next_link += 1;
+        let id = st.next_link;
+        let weak = Arc::downgrade(&self.inner);
+        let k = key.clone();
+        let drain = tokio::spawn(async move {
+            let mut sink = vec![0u8; 16 * 1024];
+            while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {}
+            if let Some(inner) = weak.upgrade() {
+                ControlPlane { inner }.vnc_link_gone(&k, id);
+            }
+        });
+        let link = Arc::new(Link {
+            id,
+            writer: tokio::sync::Mutex::new(wr),
+            drain: drain.abort_handle(),
+        });
+        st.links.insert(key.clone(), link.clone());
+        Ok(link)
+    }
+
+    /// Forgets link `id` of the VM, if it is still the current one.
+    fn vnc_link_gone(&self, key: &VmKey, id: u64) {
+        let mut st = lock(&self.inner.vnc);
+        if st.links.get(key).is_some_and(|l| l.id == id) {
+            st.links.remove(key);
+        }
     }
 }
 

@@ -12,13 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
 use super::kbfile::{duration_ns, Event, Line};
-use super::rfb;
-use super::VmKey;
+use super::{Link, VmKey};
 use crate::vm::registry::go_duration;
 use crate::{lock, ControlPlane};
 
@@ -144,13 +141,13 @@ impl Cursor {
     }
 }
 
-/// Starts playing `text` (the contents of `path`) over `conn` (past the handshake).
+/// Starts playing `text` (the contents of `path`) over the VM's `link`.
 pub(crate) fn start(
     cp: ControlPlane,
     key: VmKey,
     path: PathBuf,
     text: &str,
-    conn: UnixStream,
+    link: Arc<Link>,
 ) -> Arc<Player> {
     let (tx, rx) = mpsc::unbounded_channel();
     let player = Arc::new(Player {
@@ -168,7 +165,7 @@ pub(crate) fn start(
     let first = Cursor::new(&path, text);
     let me = player.clone();
     tokio::spawn(async move {
-        if let Err(e) = play(&cp, &key, &me, first, conn, rx).await {
+        if let Err(e) = play(&cp, &key, &me, first, &link, rx).await {
             tracing::warn!("vnc playback {}: {e}", me.path.display());
         }
         lock(&me.status).ended = true;
@@ -197,15 +194,10 @@ async fn play(
     key: &VmKey,
     me: &Player,
     first: Cursor,
-    conn: UnixStream,
+    link: &Link,
     mut rx: mpsc::UnboundedReceiver<Ctl>,
 ) -> Result<(), String> {
-    let (mut rd, mut wr) = conn.into_split();
-    tokio::io::AsyncWriteExt::write_all(&mut wr, &rfb::set_encodings(&[rfb::CURSOR]))
-        .await
-        .map_err(|e| format!("vnc write: {e}"))?;
     let mut stack = vec![first];
-    let mut sink = vec![0u8; 16 * 1024];
     loop {
         let Some(top) = stack.last_mut() else {
             return Ok(());
@@ -240,10 +232,6 @@ async fn play(
         loop {
             tokio::select! {
                 _ = tokio::time::sleep_until(deadline), if !paused => break,
-                n = rd.read(&mut sink) => match n {
-                    Ok(0) | Err(_) => return Err("the vm's vnc closed".into()),
-                    Ok(_) => {}
-                },
                 c = rx.recv() => match c {
                     None | Some(Ctl::Stop) => return Ok(()),
                     Some(Ctl::Pause) => {
@@ -255,7 +243,7 @@ async fn play(
                         deadline = tokio::time::Instant::now() + left;
                     }
                     Some(Ctl::Step) => break,
-                    Some(Ctl::Inject(Event::Input(i))) => cp.vnc_send(key, &mut wr, &i).await?,
+                    Some(Ctl::Inject(Event::Input(i))) => cp.vnc_send(key, link, &i).await?,
                     Some(Ctl::Inject(Event::LoadFile(f))) => {
                         let dir = stack.last().map(|c| c.dir.clone()).unwrap_or_default();
                         match load(&dir, &f, stack.len()) {
@@ -279,7 +267,7 @@ async fn play(
         }
         lock(&me.status).done_ns += delta_ns;
         match event {
-            Event::Input(i) => cp.vnc_send(key, &mut wr, &i).await?,
+            Event::Input(i) => cp.vnc_send(key, link, &i).await?,
             Event::LoadFile(f) => {
                 let dir = stack.last().map(|c| c.dir.clone()).unwrap_or_default();
                 match load(&dir, &f, stack.len()) {
