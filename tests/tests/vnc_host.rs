@@ -144,6 +144,35 @@ async fn vnc_records_plays_and_injects_into_a_real_guest() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let uuid = info(&c, "vm0", "uuid").await;
+
+    // The events stream pushes host figures every second and each new screenshot.
+    let (mut events, _) =
+        tokio_tungstenite::connect_async(ws_request(&s.ws_url("/api/v1/events"), None))
+            .await
+            .unwrap();
+    ok(&c, "vm screenshot vm0 300").await;
+    let (mut shot, mut stats) = (false, false);
+    while !(shot && stats) {
+        let m = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("screenshot and host_stats events in time")
+            .unwrap()
+            .unwrap();
+        let Message::Text(t) = m else { continue };
+        match serde_json::from_str(t.as_str()).unwrap() {
+            ferromega_api::events::Event::Screenshot { name, bytes, .. } => {
+                assert_eq!(name, "vm0");
+                assert!(bytes > 100, "{bytes}-byte screenshot");
+                shot = true;
+            }
+            ferromega_api::events::Event::HostStats { host, mem, .. } => {
+                assert!(!host.is_empty() && mem > 0.0, "{t}");
+                stats = true;
+            }
+            _ => {}
+        }
+    }
+    drop(events);
     let cc_id = std::cell::Cell::new(0);
     let cc = async |cmd: &str| {
         cc_id.set(cc_id.get() + 1);
