@@ -161,22 +161,28 @@ impl ControlPlane {
         Ok(self.ok())
     }
 
-    pub(crate) fn vnc_pause(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+    /// Applies a playback control (`pause`, `continue`, `step`) to the VM's player.
+    fn vnc_control(
+        &self,
+        ns: &str,
+        args: &Args,
+        control: fn(&Player) -> Result<(), String>,
+    ) -> DomainResult<Response> {
         let p = self.vnc_player(&self.vnc_vm(ns, args)?)?;
-        p.pause().map_err(DomainError::Conflict)?;
+        control(&p).map_err(DomainError::Conflict)?;
         Ok(self.ok())
+    }
+
+    pub(crate) fn vnc_pause(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+        self.vnc_control(ns, args, Player::pause)
     }
 
     pub(crate) fn vnc_continue(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let p = self.vnc_player(&self.vnc_vm(ns, args)?)?;
-        p.resume().map_err(DomainError::Conflict)?;
-        Ok(self.ok())
+        self.vnc_control(ns, args, Player::resume)
     }
 
     pub(crate) fn vnc_step(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let p = self.vnc_player(&self.vnc_vm(ns, args)?)?;
-        p.step().map_err(DomainError::Conflict)?;
-        Ok(self.ok())
+        self.vnc_control(ns, args, Player::step)
     }
 
     pub(crate) fn vnc_getstep(&self, ns: &str, args: &Args) -> DomainResult<Response> {

@@ -336,6 +336,14 @@ where
 mod tests {
     use super::*;
 
+    fn key(down: bool, keysym: u32) -> Input {
+        Input::Key { down, keysym }
+    }
+
+    fn ptr(mask: u8, x: u16, y: u16) -> Input {
+        Input::Pointer { mask, x, y }
+    }
+
     /// What noVNC sends on connecting to QEMU with RFB 3.8: version, security None,
     /// ClientInit (shared), SetPixelFormat, SetEncodings (3), an update request.
     fn novnc_prelude() -> Vec<u8> {
@@ -356,21 +364,7 @@ mod tests {
         let mut p = ClientParser::new();
         assert_eq!(
             p.feed(&b),
-            vec![
-                Input::Key {
-                    down: true,
-                    keysym: 0x61
-                },
-                Input::Pointer {
-                    mask: 1,
-                    x: 10,
-                    y: 20
-                },
-                Input::Key {
-                    down: false,
-                    keysym: 0xff0d
-                },
-            ]
+            vec![key(true, 0x61), ptr(1, 10, 20), key(false, 0xff0d),]
         );
         assert!(!p.lost());
     }
@@ -378,41 +372,15 @@ mod tests {
     #[test]
     fn messages_split_across_chunks_arrive_once() {
         let mut b = novnc_prelude();
-        b.extend(
-            Input::Key {
-                down: true,
-                keysym: 0x41,
-            }
-            .encode(),
-        );
+        b.extend(key(true, 0x41).encode());
         b.extend([6, 0, 0, 0, 0, 0, 0, 3, b'c', b'u', b't']); // cut text, ignored
-        b.extend(
-            Input::Pointer {
-                mask: 4,
-                x: 300,
-                y: 2,
-            }
-            .encode(),
-        );
+        b.extend(ptr(4, 300, 2).encode());
         let mut p = ClientParser::new();
         let mut got = Vec::new();
         for byte in &b {
             got.extend(p.feed(std::slice::from_ref(byte)));
         }
-        assert_eq!(
-            got,
-            vec![
-                Input::Key {
-                    down: true,
-                    keysym: 0x41
-                },
-                Input::Pointer {
-                    mask: 4,
-                    x: 300,
-                    y: 2
-                }
-            ]
-        );
+        assert_eq!(got, vec![key(true, 0x41), ptr(4, 300, 2)]);
     }
 
     #[test]
@@ -423,19 +391,7 @@ mod tests {
         b.extend([255, 1, 0, 0]); // audio enable
         b.extend([255, 0, 0, 0, 0, 0, 0, 0x7a, 0, 0, 0, 0x2c]);
         let mut p = ClientParser::new();
-        assert_eq!(
-            p.feed(&b),
-            vec![
-                Input::Key {
-                    down: true,
-                    keysym: 0x7a
-                },
-                Input::Key {
-                    down: false,
-                    keysym: 0x7a
-                }
-            ]
-        );
+        assert_eq!(p.feed(&b), vec![key(true, 0x7a), key(false, 0x7a)]);
     }
 
     #[test]
@@ -444,14 +400,7 @@ mod tests {
         b.push(1); // ClientInit
         b.extend([5, 0, 0, 1, 0, 2]);
         let mut p = ClientParser::new();
-        assert_eq!(
-            p.feed(&b),
-            vec![Input::Pointer {
-                mask: 0,
-                x: 1,
-                y: 2
-            }]
-        );
+        assert_eq!(p.feed(&b), vec![ptr(0, 1, 2)]);
     }
 
     #[test]
@@ -479,14 +428,7 @@ mod tests {
         let mut p = ClientParser::after_handshake();
         assert!(p.feed(b).is_empty());
         assert!(!p.lost());
-        assert_eq!(
-            p.feed(&[5, 2, 0, 3, 0, 4]),
-            vec![Input::Pointer {
-                mask: 2,
-                x: 3,
-                y: 4
-            }]
-        );
+        assert_eq!(p.feed(&[5, 2, 0, 3, 0, 4]), vec![ptr(2, 3, 4)]);
     }
 
     #[tokio::test]

@@ -162,18 +162,30 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_snapshot_comes_first_then_changes_in_order() {
-        let (bus_tx, bus_rx) = broadcast::channel(16);
-        let (to_reader, mut reader) = mpsc::unbounded::<Message>();
-        let (_keep, from_reader) = mpsc::unbounded::<Message>();
+    /// A pump over `bus`, with the reader played by channels, started as a task.
+    fn pumping(
+        bus: broadcast::Receiver<Event>,
+    ) -> (
+        mpsc::UnboundedReceiver<Message>,
+        mpsc::UnboundedSender<Message>,
+        tokio::task::JoinHandle<Ended>,
+    ) {
+        let (to_reader, reader) = mpsc::unbounded::<Message>();
+        let (keep, from_reader) = mpsc::unbounded::<Message>();
         let task = tokio::spawn(pump(
             snapshot(),
-            bus_rx,
+            bus,
             to_reader,
             from_reader.map(Ok::<_, Infallible>),
             Duration::from_secs(20),
         ));
+        (reader, keep, task)
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_comes_first_then_changes_in_order() {
+        let (bus_tx, bus_rx) = broadcast::channel(16);
+        let (mut reader, _keep, task) = pumping(bus_rx);
         assert_eq!(parse(reader.next().await.unwrap()), snapshot());
         bus_tx.send(vm("a", "BUILDING")).unwrap();
         bus_tx.send(vm("a", "RUNNING")).unwrap();
@@ -215,15 +227,7 @@ mod tests {
     #[tokio::test]
     async fn screenshots_and_host_stats_go_out_tagged() {
         let (bus_tx, bus_rx) = broadcast::channel(16);
-        let (to_reader, mut reader) = mpsc::unbounded::<Message>();
-        let (_keep, from_reader) = mpsc::unbounded::<Message>();
-        let task = tokio::spawn(pump(
-            snapshot(),
-            bus_rx,
-            to_reader,
-            from_reader.map(Ok::<_, Infallible>),
-            Duration::from_secs(20),
-        ));
+        let (mut reader, _keep, task) = pumping(bus_rx);
         reader.next().await.unwrap();
         let shot = Event::Screenshot {
             namespace: "minimega".into(),
@@ -267,17 +271,8 @@ mod tests {
             };
             bus_tx.send(stats).unwrap();
         }
-        let (to_reader, _reader) = mpsc::unbounded::<Message>();
-        let (_keep, from_reader) = mpsc::unbounded::<Message>();
-        let ended = pump(
-            snapshot(),
-            bus_rx,
-            to_reader,
-            from_reader.map(Ok::<_, Infallible>),
-            Duration::from_secs(20),
-        )
-        .await;
-        assert_eq!(ended, Ended::Lagged);
+        let (_reader, _keep, task) = pumping(bus_rx);
+        assert_eq!(task.await.unwrap(), Ended::Lagged);
     }
 
     #[tokio::test]
