@@ -275,6 +275,42 @@ async fn vnc_records_plays_and_injects_into_a_real_guest() {
     ok(&c, "vnc step vm0").await;
     wait_playback_done(&c).await;
 
+    // LoadFile plays another file in place (relative to the file naming it), and an
+    // injected LoadFile starts a playback; what they send is recorded like any input.
+    std::fs::create_dir_all(files.join("sub")).unwrap();
+    std::fs::write(
+        files.join("sub/inner.kb"),
+        "1000:PointerEvent,0,1,1\n1000:PointerEvent,0,2,2\n",
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("outer.kb"),
+        "0:PointerEvent,0,9,9\n0:LoadFile,sub/inner.kb\n0:PointerEvent,0,3,3\n",
+    )
+    .unwrap();
+    ok(&c, "vnc record kb vm0 nested.kb").await;
+    ok(&c, "vnc play vm0 outer.kb").await;
+    wait_playback_done(&c).await;
+    ok(&c, "vnc inject vm0 LoadFile,sub/inner.kb").await;
+    wait_playback_done(&c).await;
+    ok(&c, "vnc stop kb vm0").await;
+    let nested: Vec<String> = std::fs::read_to_string(files.join("nested.kb"))
+        .unwrap()
+        .lines()
+        .map(|l| l.split_once(':').unwrap().1.to_string())
+        .collect();
+    assert_eq!(
+        nested,
+        [
+            "PointerEvent,0,9,9",
+            "PointerEvent,0,1,1",
+            "PointerEvent,0,2,2",
+            "PointerEvent,0,3,3",
+            "PointerEvent,0,1,1",
+            "PointerEvent,0,2,2",
+        ]
+    );
+
     // Bad input: clear errors, nothing left running.
     assert_eq!(
         fails(&c, "vnc record kb nope x.kb").await,
@@ -311,8 +347,28 @@ async fn vnc_records_plays_and_injects_into_a_real_guest() {
     assert!(listing(&c).await.is_empty());
     // The fb file was finished (a whole gzip stream) before `clear vnc` returned.
     read_chunks(std::fs::read(files.join("a.fb")).unwrap().as_slice()).unwrap();
+    // A restarted VM can be fb-recorded again: the recording of its old QEMU is over.
     ok(&c, "vnc record kb vm0 b.kb").await;
     ok(&c, "vnc record fb vm0 b.fb").await;
+    ok(&c, "vm kill vm0").await;
+    ok(&c, "vm start vm0").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = c
+            .command("minimega", "vnc record fb vm0 c.fb")
+            .await
+            .unwrap();
+        let error = reply.batches[0].resp[0].error.clone();
+        if error.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fb recording after a restart: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(listing(&c).await.len(), 2);
     ok(&c, "vm kill vm0").await;
     ok(&c, "vm flush").await;
     assert!(listing(&c).await.is_empty());

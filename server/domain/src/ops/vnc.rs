@@ -77,8 +77,17 @@ impl ControlPlane {
         relative: bool,
     ) -> DomainResult<Response> {
         let busy = || DomainError::Conflict(format!("fb recording for {} already running", key.1));
-        if lock(&self.inner.vnc).fb.contains_key(&key) {
-            return Err(busy());
+        // One whose VM went away (its connection closed) is over: it makes room.
+        let ended = {
+            let mut st = lock(&self.inner.vnc);
+            match st.fb.get(&key) {
+                Some(r) if r.ended() => st.fb.remove(&key),
+                Some(_) => return Err(busy()),
+                None => None,
+            }
+        };
+        if let Some(r) = ended {
+            r.finish().await;
         }
         let socket = self.vnc_socket(&key)?;
         let (conn, init) = vnc::connect(&socket).await.map_err(DomainError::Host)?;

@@ -66,6 +66,11 @@ impl FbRecorder {
         }
     }
 
+    /// Whether the recording ended on its own (the VM's VNC closed).
+    pub(crate) fn ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stops the recording and waits until the file is complete.
     pub(crate) async fn finish(self) {
         let _ = self.stop.send(());
