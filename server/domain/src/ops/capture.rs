@@ -2,7 +2,7 @@
 //! by namespaces, their settings (snaplen, BPF filter, netflow mode/gzip/timeout),
 //! listing, delete and clear. The host network runs the NetFlow exporter and collector.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ferromega_api::{Args, Response};
 
@@ -156,7 +156,7 @@ impl ControlPlane {
                 (sink, PathBuf::from(format!("{proto}:{addr}")))
             }
             None => {
-                let path = self.capture_path(args.string("filename").unwrap_or_default());
+                let path = self.files_path(args.string("filename").unwrap_or_default());
                 let sink = NetflowSink::File {
                     path: path.clone(),
                     gzip: cfg.netflow_gzip,
@@ -205,16 +205,6 @@ impl ControlPlane {
         Ok(self.ok())
     }
 
-    /// A capture file path: relative paths are in the files directory.
-    fn capture_path(&self, file: &str) -> PathBuf {
-        let p = Path::new(file);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.files_dir().join(p)
-        }
-    }
-
     pub(crate) async fn capture_pcap_vm(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let name = args.string("vm").unwrap_or_default();
         let iface = args.string("interface").unwrap_or_default();
@@ -232,7 +222,7 @@ impl ControlPlane {
             )));
         }
         let cfg = self.capture_config(ns);
-        let path = self.capture_path(args.string("filename").unwrap_or_default());
+        let path = self.files_path(args.string("filename").unwrap_or_default());
         let spec = CaptureSpec {
             target: CaptureTarget::Interface(tap),
             path: path.clone(),
