@@ -26,7 +26,10 @@ async fn next(lines: &mut Lines) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pipe_client_reads_and_writes_through_a_pipeline() {
-    let tmp = tempfile::Builder::new().prefix("fm-pipe-").tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("fm-pipe-")
+        .tempdir()
+        .unwrap();
     let base = tmp.path().join("base");
     let addr = format!("127.0.0.1:{}", free_port());
     let server = Server::start(&base, &addr);
@@ -44,7 +47,11 @@ async fn the_pipe_client_reads_and_writes_through_a_pipeline() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let pipes = ok(&c, ".columns name,readers pipe").await;
-        if pipes[0].tabular.iter().any(|r| r[0] == "out" && r[1] == "1") {
+        if pipes[0]
+            .tabular
+            .iter()
+            .any(|r| r[0] == "out" && r[1] == "1")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "the client never read `out`");
@@ -75,7 +82,10 @@ async fn the_pipe_client_reads_and_writes_through_a_pipeline() {
     assert_eq!(next(&mut lines).await, "plain");
 
     // Bad input changes nothing.
-    let r = c.command("minimega", "pipe out via no-such-program").await.unwrap();
+    let r = c
+        .command("minimega", "pipe out via no-such-program")
+        .await
+        .unwrap();
     assert!(!r.batches[0].resp[0].error.is_empty());
     let e = c.pipe_read("nope", "x").await.unwrap_err();
     assert!(e.to_string().contains("unknown namespace"), "{e}");
