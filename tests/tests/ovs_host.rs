@@ -12,7 +12,7 @@ use std::path::Path;
 
 use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::network::{
-    CaptureSpec, CaptureTarget, HostTapIp, HostTapSpec, NetflowSink, NetflowSpec, TunnelKind,
+    CaptureSpec, CaptureTarget, HostTapIp, HostTapSpec, NetflowSink, NetflowSpec, Qos, TunnelKind,
 };
 use ferromega_host_network::ovs::switch::alive;
 use ferromega_host_network::ovs::PrivateSwitch;
@@ -131,6 +131,22 @@ fn ovs_vlans_isolate_ports_move_and_clear_all_leaves_nothing() {
             "{} frames ({stats:?})",
             frames.len()
         );
+
+        // qos shapes an OVS port as it does a Linux-bridge one (tc on the port).
+        let rate = Qos {
+            rate: Some((10, "mbit".into())),
+            ..Qos::default()
+        };
+        net.qos_apply(&tb, &rate).await.unwrap();
+        let qdisc = stdout(&run(&["tc", "qdisc", "show", "dev", &tb]));
+        assert!(qdisc.contains("tbf") && qdisc.contains("10Mbit"), "{qdisc}");
+        assert!(
+            a.connects("10.92.0.2"),
+            "traffic still flows through the shaped port"
+        );
+        net.qos_apply(&tb, &Qos::default()).await.unwrap();
+        let qdisc = stdout(&run(&["tc", "qdisc", "show", "dev", &tb]));
+        assert!(!qdisc.contains("tbf"), "{qdisc}");
 
         // vm net connect/disconnect.
         net.port_connect(&tc, &at("fmo_br", 10)).await.unwrap();
