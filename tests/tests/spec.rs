@@ -11,13 +11,14 @@ use ferromega_tests::workspace_root;
 use serde_json::Value;
 
 /// Operations of the spec that are not command handlers.
-const LIVE_AND_COMMAND: [&str; 6] = [
+const LIVE_AND_COMMAND: [&str; 7] = [
     "command",
     "suggest",
     "events",
     "console",
     "console_ws",
     "graphs",
+    "pipe_read",
 ];
 
 const REGENERATE: &str = "cargo run -p ferromega-daemon -- openapi > openapi/openapi.json";

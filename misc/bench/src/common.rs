@@ -1,9 +1,15 @@
-//! What several benchmarks share: finding the `ferromega` binary and the container image,
-//! and reading a process's resident memory.
+//! What several benchmarks share: finding the `ferromega` binary and the images, a
+//! server on a temporary base, running a command line, and reading a process's resident
+//! memory.
 
-use std::path::PathBuf;
+#![allow(dead_code, reason = "each benchmark uses part of it")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use ferromega_client::Client;
 
 /// The `ferromega` binary: `flag`, else `$FERROMEGA_BIN`, else the one next to this
 /// program (`cargo build --release --workspace` puts them side by side).
@@ -25,10 +31,6 @@ pub fn binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Resident memory of process `pid` in KiB (`VmRSS`), 0 when it cannot be read.
-#[allow(
-    dead_code,
-    reason = "the VM and container launch benchmarks use it; vnc-relay does not"
-)]
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -39,12 +41,103 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// The `minicccfs` container image: in `flag`, else `$FERROMEGA_IMAGES`, else
-/// target/images; canonical, checked.
-#[allow(
-    dead_code,
-    reason = "the container launch and mesh benchmarks use it; the others do not"
-)]
+/// The server; its containers are cleared and it is stopped when dropped.
+pub struct Server {
+    /// The server process.
+    pub child: Child,
+    /// Its HTTP address.
+    pub addr: String,
+    _base: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SIGTERM: the server's graceful shutdown clears (kills) its containers.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The server's files directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self._base.path().join("files")
+    }
+
+    /// Starts `bin serve` on a free port over a temporary base.
+    pub async fn start(bin: &Path) -> anyhow::Result<Server> {
+        let base = tempfile::Builder::new()
+            .prefix("fm-bench-")
+            .tempdir()
+            .context("cannot create a temporary base")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--base")
+            .arg(base.path())
+            // TCG as the other benchmarks: guests never boot under KVM on these machines.
+            .args([
+                "--addr",
+                &addr,
+                "--accel",
+                "tcg",
+                "--level",
+                "error",
+                "--logfile",
+            ])
+            .arg(base.path().join("server.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut server = Server {
+            child,
+            addr,
+            _base: base,
+        };
+        let client = Client::new(&server.addr);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.command("minimega", "version").await.is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("server exited: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("server at {} did not answer within 30 s", server.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+}
+
+/// Runs a command line, failing on an error reply.
+pub async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
+    let reply = c.command("minimega", line).await?;
+    for r in reply.batches.iter().flat_map(|b| &b.resp) {
+        if !r.error.is_empty() {
+            bail!("`{line}`: {}", r.error);
+        }
+    }
+    Ok(())
+}
+
+/// The container image `minicccfs` in `flag`, `$FERROMEGA_IMAGES` or target/images.
 pub fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     let dir = flag
         .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))

@@ -7,8 +7,7 @@
 //! every error path) its containers are cleared (`clear all`, or SIGTERM, whose graceful
 //! shutdown clears them) before it goes, so no container outlives the benchmark.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -18,7 +17,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::{binary, find_image, rss_kib};
+use common::{binary, find_image, ok, rss_kib, Server};
 
 /// Launch and start N containers through ferromega; report the rate and memory.
 #[derive(Debug, Parser)]
@@ -36,85 +35,6 @@ struct Opts {
     /// The `ferromega` binary (default: `$FERROMEGA_BIN`, else the one next to this program).
     #[arg(long)]
     bin: Option<PathBuf>,
-}
-
-/// The server; its containers are cleared and it is stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    _base: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGTERM: the server's graceful shutdown clears (kills) its containers.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(bin: &Path) -> anyhow::Result<Server> {
-        let base = tempfile::Builder::new()
-            .prefix("fm-ct-bench-")
-            .tempdir()
-            .context("cannot create a temporary base")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--base")
-            .arg(base.path())
-            .args(["--addr", &addr, "--level", "error", "--logfile"])
-            .arg(base.path().join("server.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
-        let mut server = Server {
-            child,
-            addr,
-            _base: base,
-        };
-        let client = Client::new(&server.addr);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.command("minimega", "version").await.is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("server exited: {status}");
-            }
-            if Instant::now() > deadline {
-                bail!("server at {} did not answer within 30 s", server.addr);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(server)
-    }
-}
-
-/// Runs a command line, failing on an error reply.
-async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
-    let reply = c.command("minimega", line).await?;
-    for r in reply.batches.iter().flat_map(|b| &b.resp) {
-        if !r.error.is_empty() {
-            bail!("`{line}`: {}", r.error);
-        }
-    }
-    Ok(())
 }
 
 /// (RUNNING, ERROR, total) over `vm info`; the first error text, if any.

@@ -892,8 +892,9 @@ fn networking() -> Vec<HandlerSpec> {
                 "capture <netflow,> <bridge,> <bridge> <tcp,udp> <hostname:port>",
             ],
             "capture netflow of a bridge",
-            "Collect NetFlow v5 records of a bridge into a file or a socket. Needs a NetFlow \
-             exporter on the bridge (Open vSwitch); not available on Linux-bridge hosts.",
+            "Collect NetFlow v5 records of a bridge (exported by Open vSwitch, or by softflowd \
+             on Linux bridges) into a file (relative paths are in the files directory) or a \
+             socket, raw or ascii as `capture netflow mode` says.",
         ),
         h(
             "capture_netflow_delete_bridge",
@@ -915,6 +916,85 @@ fn networking() -> Vec<HandlerSpec> {
             &["clear capture [netflow,pcap]"],
             "stop captures",
             "Stop the namespace's captures.",
+        ),
+        h(
+            "vnc",
+            Broadcast,
+            &["vnc"],
+            "list vnc recordings and playbacks",
+            "Table name | type | time | filename of the namespace's kb and fb recordings \
+             (time since they started) and kb playbacks (time remaining, or PAUSED).",
+        ),
+        h(
+            "vnc_record",
+            Local,
+            &["vnc <record,> <kb,fb> <vm name> <filename>"],
+            "record a KVM VM's keyboard/mouse or framebuffer",
+            "kb: write every key and pointer event sent to the VM over VNC (dashboard \
+             consoles, playback, injection) as text, one <delta ns>:<event> a line. fb: \
+             record the VM's screen (raw RFB updates, about 10 a second) as gzipped chunks. \
+             Relative file names are in the files directory.",
+        ),
+        h(
+            "vnc_stop",
+            Broadcast,
+            &["vnc <stop,> <kb,fb> <vm name>", "vnc <stop,> <vm name>"],
+            "stop a recording or playback",
+            "With kb or fb, stop that recording of the VM; otherwise stop its kb playback.",
+        ),
+        h(
+            "vnc_play",
+            Broadcast,
+            &["vnc <play,> <vm name> <filename>"],
+            "play a kb recording into a VM",
+            "Send the events of a kb file to the VM with the recorded delays. Lines starting \
+             with # are comments; LoadFile,<file> plays another file (relative to this \
+             one's folder) in place.",
+        ),
+        h(
+            "vnc_pause",
+            Broadcast,
+            &["vnc <pause,> <vm name>"],
+            "pause a playback",
+            "Pause the VM's kb playback.",
+        ),
+        h(
+            "vnc_continue",
+            Broadcast,
+            &["vnc <continue,> <vm name>"],
+            "resume a playback",
+            "Resume the VM's paused kb playback.",
+        ),
+        h(
+            "vnc_step",
+            Broadcast,
+            &["vnc <step,> <vm name>"],
+            "send a playback's next event now",
+            "Skip the wait before the next event of the VM's kb playback.",
+        ),
+        h(
+            "vnc_getstep",
+            Broadcast,
+            &["vnc <getstep,> <vm name>"],
+            "show a playback's next event",
+            "Print the line of the kb playback the VM is waiting on.",
+        ),
+        h(
+            "vnc_inject",
+            Broadcast,
+            &["vnc <inject,> <vm name> <cmd>"],
+            "send one event to a VM",
+            "Send one event in the kb file syntax without the delay (KeyEvent,true,a; \
+             PointerEvent,1,10,20; LoadFile,<file>). During a playback it goes through it \
+             (a LoadFile plays before the rest); otherwise a key or pointer event is sent at \
+             once and a LoadFile starts a playback.",
+        ),
+        h(
+            "clear_vnc",
+            Broadcast,
+            &["clear vnc"],
+            "stop every recording and playback",
+            "Stop the namespace's kb and fb recordings and kb playbacks.",
         ),
         h(
             "dnsmasq",

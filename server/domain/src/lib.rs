@@ -20,6 +20,7 @@ pub mod plumber;
 mod preprocess;
 pub mod vlans;
 pub mod vm;
+pub mod vnc;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -80,6 +81,7 @@ struct Inner {
     net: Mutex<ops::net::NetState>,
     graphs: graphs::SharedStore,
     mesh: Mutex<mesh::MeshState>,
+    vnc: Mutex<vnc::VncState>,
 }
 
 /// The control plane: one per server, cheap to clone, shared by every front end.
@@ -110,6 +112,7 @@ impl ControlPlane {
                 net: Mutex::new(ops::net::NetState::default()),
                 graphs: Mutex::default(),
                 mesh: Mutex::default(),
+                vnc: Mutex::default(),
             }),
         };
         cp.namespace_or_create(DEFAULT_NAMESPACE);

@@ -15,6 +15,7 @@ mod fields;
 mod kvm;
 mod mesh;
 mod net;
+mod vnc;
 
 /// What the call itself must give.
 enum Expect {
@@ -407,6 +408,7 @@ fn cases() -> Vec<Case> {
     ];
     v.extend(fields::field_cases());
     v.extend(kvm::kvm_cases());
+    v.extend(vnc::vnc_cases());
     v.extend(net::net_cases());
     v.extend(mesh::mesh_cases());
     v.extend(cc::cc_cases());

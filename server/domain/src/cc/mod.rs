@@ -409,3 +409,70 @@ fn push(s: &mut State, only: Option<&str>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(uuid: &str) -> Hello {
+        Hello {
+            uuid: uuid.into(),
+            ..Hello::default()
+        }
+    }
+
+    fn ids(rx: &mut mpsc::UnboundedReceiver<Message>) -> Vec<u64> {
+        let mut v = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let Message::Commands { commands } = m {
+                v.extend(commands.iter().map(|c| c.id));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_client_saying_hello_again_gets_only_what_it_has_not_answered() {
+        let s = CcServer::default();
+        s.register("u1", BTreeMap::new());
+        let (_, mut rx) = s.connect(hello("u1")).unwrap();
+        let a = s.add_command(Command::default());
+        let b = s.add_command(Command::default());
+        assert_eq!(ids(&mut rx), vec![a, b]);
+        s.checked_in(a, "u1");
+        s.rehello("u1", hello("u1"));
+        assert_eq!(ids(&mut rx), vec![b]);
+    }
+
+    #[test]
+    fn unregistered_and_duplicate_clients_are_refused_and_flushed_ones_forgotten() {
+        let s = CcServer::default();
+        assert_eq!(
+            s.connect(hello("u9")).unwrap_err(),
+            CcError::Unregistered("u9".into())
+        );
+        s.register("U1", BTreeMap::new());
+        let _link = s.connect(hello("u1")).unwrap();
+        assert_eq!(
+            s.connect(hello("u1")).unwrap_err(),
+            CcError::Duplicate("u1".into())
+        );
+        s.unregister("u1");
+        assert!(!s.is_active("u1"));
+        assert!(s.connect(hello("u1")).is_err());
+    }
+
+    #[test]
+    fn rtunnels_go_to_matching_clients_and_only_they_may_open_them() {
+        let s = CcServer::default();
+        s.register("u1", BTreeMap::new());
+        s.register("u2", BTreeMap::new());
+        let (_, _rx1) = s.connect(hello("u1")).unwrap();
+        let (_, _rx2) = s.connect(hello("u2")).unwrap();
+        s.set_filter(Some(Filter::parse(&["uuid=u2".to_string()]).unwrap()));
+        assert_eq!(s.rtunnel(9000, "127.0.0.1", 80), 1);
+        assert!(s.rtunnel_allowed("u2", "127.0.0.1", 80));
+        assert!(!s.rtunnel_allowed("u1", "127.0.0.1", 80));
+        assert!(!s.rtunnel_allowed("u2", "127.0.0.1", 22));
+    }
+}

@@ -21,6 +21,7 @@ mod vm_config;
 mod vm_devices;
 mod vm_kvm;
 pub(crate) mod vm_lifecycle;
+mod vnc;
 
 use ferromega_api::{Args, Response};
 
@@ -124,10 +125,12 @@ impl ControlPlane {
             "capture_pcap_delete_vm" => one(self.capture_pcap_delete_vm(&ns, args).await),
             "capture_pcap_bridge" => one(self.capture_pcap_bridge(&ns, args).await),
             "capture_pcap_delete_bridge" => one(self.capture_pcap_delete_bridge(&ns, args).await),
-            "capture_netflow_bridge" => one(self.capture_netflow_bridge()),
-            "capture_netflow_delete_bridge" => one(self.capture_netflow_delete_bridge(args)),
-            "capture_netflow_timeout" => one(self.capture_netflow_timeout(args)),
-            "clear_capture" => one(self.clear_capture(&ns, args).await),
+            "capture_netflow_bridge" => one(self.capture_netflow_bridge(&ns, args).await),
+            "capture_netflow_delete_bridge" => {
+                one(self.capture_netflow_delete_bridge(&ns, args).await)
+            }
+            "capture_netflow_timeout" => one(self.capture_netflow_timeout(args).await),
+            "clear_capture" => one(self.clear_capture(&ns).await),
             "dnsmasq" => one(self.dnsmasq()),
             "dnsmasq_start" => one(self.dnsmasq_start(args).await),
             "dnsmasq_kill" => one(self.dnsmasq_kill(args).await),
@@ -155,6 +158,16 @@ impl ControlPlane {
             "pipe" => one(self.pipe(&ns, args)),
             "clear_pipe" => one(self.clear_pipe(&ns, args)),
             "clear_cc" => one(self.clear_cc(&ns, args)),
+            "vnc" => one(self.vnc(&ns)),
+            "vnc_record" => one(self.vnc_record(&ns, args).await),
+            "vnc_stop" => one(self.vnc_stop(&ns, args).await),
+            "vnc_play" => one(self.vnc_play(&ns, args).await),
+            "vnc_pause" => one(self.vnc_pause(&ns, args)),
+            "vnc_continue" => one(self.vnc_continue(&ns, args)),
+            "vnc_step" => one(self.vnc_step(&ns, args)),
+            "vnc_getstep" => one(self.vnc_getstep(&ns, args)),
+            "vnc_inject" => one(self.vnc_inject(&ns, args).await),
+            "clear_vnc" => one(self.clear_vnc(&ns).await),
             field if field.starts_with("vm_config_") => {
                 one(self.vm_config_field(&ns, &field["vm_config_".len()..], args))
             }

@@ -326,6 +326,7 @@ impl ControlPlane {
 
     /// Releases a dead VM's host resources and removes its instance directory.
     async fn remove_instance(&self, vm: &Vm) {
+        self.vnc_stop_vm(&vm.namespace, &vm.name).await;
         self.nics_destroy(vm).await;
         let dir = self.instance_dir(vm.id);
         if let Ok(rt) = self.runtime_of(vm) {
