@@ -2,11 +2,11 @@
 //! namespace of its own holding a bridge (the "segment"), and each host is a
 //! `ferromega serve` in a further namespace of its own, joined to the bridge by a veth,
 //! with its own base directory, address (10.77.0.N:9001), name (hN) and the shared
-//! cluster secret; every host dials every other from a peers file. Namespaces die with
-//! their processes, so nothing is left behind.
+//! cluster secret; every host dials every other from a peers file (or finds them by
+//! discovery). Namespaces die with their processes, so nothing is left behind.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferromega_api::Response;
@@ -15,48 +15,12 @@ use ferromega_client::Client;
 /// The secret every host of the test cluster shares.
 pub const SECRET: &str = "fm-mesh-test-secret-0123456789abcdef";
 
-/// Marks the inner run of [`in_private_netns`].
-const INNER: &str = "FERROMEGA_MESH_TEST_INNER";
-
-/// Runs test `name` again under `unshare -n`; true in that inner run. (The network
-/// host tests carry the same helper; a shared one is on its way to `tests/netns.rs`.)
+/// Runs test `name` again under `unshare -n`; true in that inner run.
 pub fn in_private_netns(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    for tool in ["unshare", "nsenter", "ip", "busybox"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        assert!(
-            found,
-            "{tool} missing (apt-get install iproute2 busybox-static util-linux)"
-        );
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(std::env::current_exe().expect("current exe"))
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("unshare");
-    assert!(
-        out.status.success(),
-        "{name} failed in its network namespace:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
+    ferromega_tests::netns::in_private_netns(name, &["busybox"])
 }
 
-/// Runs a program, returning its output.
-pub fn run(argv: &[&str]) -> Output {
-    Command::new(argv[0])
-        .args(&argv[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", argv[0]))
-}
+pub use ferromega_tests::netns::run;
 
 /// Runs a program that must succeed.
 pub fn must(argv: &[&str]) {
