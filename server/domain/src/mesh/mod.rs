@@ -31,6 +31,21 @@ use crate::{lock, ControlPlane, DomainError, DomainResult};
 /// How often peers are greeted to check they are alive (minimega's MSA period is 10 s).
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 
+/// How long a greeting may take before the peer counts as down (a hung peer must not
+/// stall the heartbeat of the others).
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sends a hello, bounded by [`HELLO_TIMEOUT`].
+async fn hello_within(
+    link: &dyn PeerLink,
+    addr: &str,
+    me: &PeerHello,
+) -> Result<PeerHello, String> {
+    tokio::time::timeout(HELLO_TIMEOUT, link.hello(addr, me))
+        .await
+        .unwrap_or_else(|_| Err("timed out".to_string()))
+}
+
 /// The port peers listen on when a dialed address names none.
 pub const DEFAULT_PORT: u16 = 9001;
 
@@ -134,7 +149,7 @@ impl ControlPlane {
         let greet = peers.iter().map(|(name, addr)| {
             let link = link.clone();
             let me = &me;
-            async move { (name, link.hello(addr, me).await) }
+            async move { (name, hello_within(link.as_ref(), addr, me).await) }
         });
         for (name, r) in futures::future::join_all(greet).await {
             let mut m = lock(&self.inner.mesh);
@@ -166,8 +181,7 @@ impl ControlPlane {
 
     async fn dial_addr(&self, link: &Arc<dyn PeerLink>, addr: &str) -> DomainResult<String> {
         let me = self.my_hello(true);
-        let h = link
-            .hello(addr, &me)
+        let h = hello_within(link.as_ref(), addr, &me)
             .await
             .map_err(|e| DomainError::Host(format!("cannot dial {addr}: {e}")))?;
         if h.host == self.host() {
@@ -342,7 +356,7 @@ impl ControlPlane {
         let mut me = self.my_hello(false);
         me.hangup = true;
         // Best effort: a dead peer has nothing to forget.
-        let _ = link.hello(&peer.addr, &me).await;
+        let _ = hello_within(link.as_ref(), &peer.addr, &me).await;
         Ok(self.ok())
     }
 
