@@ -7,6 +7,7 @@ pub mod live;
 mod routes;
 pub mod socket;
 pub mod spec;
+pub mod tls;
 
 use axum::Router;
 use ferromega_domain::ControlPlane;
