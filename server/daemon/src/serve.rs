@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// its path.
     #[arg(long)]
     auth: Option<PathBuf>,
+    /// Offer the command console page in the dashboard (the command language in the
+    /// browser); off by default.
+    #[arg(long)]
+    console: bool,
     /// Serve HTTPS and WSS with this certificate chain (PEM); needs --tls-key.
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -207,7 +211,10 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 _ = quit.wait_for(|q| *q) => {}
             }
         };
-        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router());
+        let web = ferromega_web::Options {
+            console: args.console,
+        };
+        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router_with(web));
         let app = match tokens {
             Some(t) => ferromega_http::auth::protect(app, t, cp.host(), tls.is_some()),
             None => app,

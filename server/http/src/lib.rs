@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod files;
 pub mod live;
 mod routes;
 pub mod socket;
@@ -15,6 +16,7 @@ use ferromega_domain::ControlPlane;
 /// The whole HTTP surface of a server driving `cp`.
 pub fn router(cp: ControlPlane) -> Router {
     routes::router()
+        .merge(files::router())
         .merge(live::router(cp.clone()))
         .with_state(cp)
 }
