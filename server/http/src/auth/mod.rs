@@ -148,7 +148,7 @@ fn login_page(status: StatusCode, next: &str, msg: &str) -> Response {
         String::new()
     } else {
         format!(
-            "<p id=\"login-error\" role=\"alert\">{}</p>",
+            "<p id=\"login-error\" class=\"error\" role=\"alert\">{}</p>",
             html_escape(msg)
         )
     };
@@ -311,6 +311,11 @@ struct LoginForm {
 
 async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
+    // The embedded assets are public code (as miniweb's static folders were), and the
+    // login page needs its stylesheet before anyone has logged in.
+    if rules::covers("/static", &path) {
+        return next.run(req).await;
+    }
     match (req.method(), path.as_str()) {
         (&Method::POST, "/login") => return g.login(req).await,
         (&Method::GET, "/login") => return login_page(StatusCode::OK, "/", ""),
@@ -359,7 +364,11 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
             (
                 StatusCode::FORBIDDEN,
                 Html(format!(
-                    "<!doctype html><h1 id=\"forbidden\">{}</h1>",
+                    "<!doctype html><html><head><meta charset=\"utf-8\">\
+                     <title>ferromega: forbidden</title>\
+                     <link rel=\"stylesheet\" href=\"/static/app.css\"></head><body><main>\
+                     <h1 id=\"forbidden\">{}</h1><p><a href=\"/logout\">Log out</a> to \
+                     log in as someone else.</p></main></body></html>",
                     html_escape(&msg)
                 )),
             )

@@ -20,6 +20,7 @@ fn temp_auth() -> (PathBuf, PathBuf) {
 fn app(file: AuthFile) -> Router {
     let app = Router::new()
         .route("/ns/{ns}/vms", get(|| async { "the vm table" }))
+        .route("/static/{*path}", get(|| async { "body {}" }))
         .route("/api/v1/namespaces/{ns}/vm/info", post(|| async { "[]" }))
         .route("/api/v1/namespaces/{ns}/vm/start", post(|| async { "[]" }))
         .route("/api/v1/namespaces/{ns}/command", post(|| async { "{}" }))
@@ -100,6 +101,8 @@ async fn pages_and_api_need_a_token() {
     let h = file::hex(&hash_token("good"));
     let tokens = AuthFile::parse(Path::new("t"), &format!("token x sha256:{h}\n")).unwrap();
     let app = app(tokens);
+    let css = send(&app, "GET", "/static/app.css", None).await;
+    assert_eq!(css.0, StatusCode::OK, "the assets are public");
     for uri in ["/ns/minimega/vms", "/api/v1/namespaces"] {
         assert_eq!(
             send(&app, "GET", uri, None).await.0,
