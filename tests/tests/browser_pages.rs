@@ -26,7 +26,7 @@ mod support;
 use driver::{click, js, snap, wait_js, wait_state, Driver};
 use fantoccini::{Client as Browser, Locator};
 use serde_json::Value;
-use support::{images, Opts, Server};
+use support::{images, Opts, Server, User};
 
 /// Types `text` into the (cleared) input `css`.
 async fn fill(b: &Browser, css: &str, text: &str) {
@@ -222,13 +222,10 @@ async fn a_user_of_one_namespace_logs_in_and_sees_only_it() {
     let s = Server::start_opts(
         "fm-user-",
         Opts {
-            users: vec![(
-                "alice".into(),
-                "wonderland".into(),
-                vec![
-                    ("/api/v1/namespaces/foo/".into(), "rw".into()),
-                    ("/ns/foo/".into(), "ro".into()),
-                ],
+            users: vec![User::new(
+                "alice",
+                "wonderland",
+                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
             )],
             ..Opts::default()
         },

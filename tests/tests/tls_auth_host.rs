@@ -25,7 +25,7 @@ use ferromega_api::events::{ConsoleTicket, Event};
 use ferromega_api::Args;
 use ferromega_client::{Client, ClientError, Credentials};
 use futures_util::StreamExt;
-use support::{binary, images, ws_request, Opts, Server};
+use support::{binary, images, ws_request, Opts, Server, User};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -177,13 +177,10 @@ async fn a_user_of_one_namespace_cannot_see_or_act_on_another() {
     let s = Server::start_opts(
         "fm-users-",
         Opts {
-            users: vec![(
-                "alice".into(),
-                "wonderland".into(),
-                vec![
-                    ("/api/v1/namespaces/foo/".into(), "rw".into()),
-                    ("/ns/foo/".into(), "ro".into()),
-                ],
+            users: vec![User::new(
+                "alice",
+                "wonderland",
+                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
             )],
             ..Opts::default()
         },

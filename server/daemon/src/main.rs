@@ -141,10 +141,11 @@ fn auth_cmd(cmd: &AuthCmd) -> anyhow::Result<()> {
 fn credentials(cli: &Cli) -> anyhow::Result<ferromega_client::Credentials> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let token = cli.token.clone().or_else(|| env("FERROMEGA_TOKEN"));
-    let user = match cli.user.clone().or_else(|| env("FERROMEGA_USER")) {
-        Some(u) => Some((u, env("FERROMEGA_PASSWORD").unwrap_or_default())),
-        None => None,
-    };
+    let user = cli
+        .user
+        .clone()
+        .or_else(|| env("FERROMEGA_USER"))
+        .map(|u| (u, env("FERROMEGA_PASSWORD").unwrap_or_default()));
     let ca = match cli
         .ca
         .clone()

@@ -61,10 +61,35 @@ pub struct Opts {
     pub auth: bool,
     /// `--tls-cert`/`--tls-key` with a fresh self-signed certificate for 127.0.0.1.
     pub tls: bool,
-    /// Users (name, password, rules as `(prefix, "ro"|"rw")`) added to the auth file.
-    pub users: Vec<(String, String, Vec<(String, String)>)>,
+    /// Users added to the auth file.
+    pub users: Vec<User>,
     /// More `serve` flags.
     pub flags: Vec<String>,
+}
+
+/// A user of the auth file: name, password, rules as `(prefix, "ro"|"rw")`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+    /// Its `allow` rules.
+    pub rules: Vec<(String, String)>,
+}
+
+impl User {
+    /// A user with `rules`.
+    pub fn new(name: &str, password: &str, rules: &[(&str, &str)]) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            rules: rules
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.to_string()))
+                .collect(),
+        }
+    }
 }
 
 /// Runs `ferromega auth <args>` with `stdin` as standard input; it must succeed.
@@ -127,7 +152,12 @@ impl Server {
             let file = tmp.path().join("auth");
             let f = file.as_os_str();
             token = Some(auth_cmd(&["add-token".as_ref(), f, "tester".as_ref()], ""));
-            for (name, password, rules) in &opts.users {
+            for User {
+                name,
+                password,
+                rules,
+            } in &opts.users
+            {
                 auth_cmd(
                     &[
                         "add-user".as_ref(),
