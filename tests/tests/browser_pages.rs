@@ -26,7 +26,7 @@ mod support;
 use driver::{click, js, snap, wait_js, wait_state, Driver};
 use fantoccini::{Client as Browser, Locator};
 use serde_json::Value;
-use support::{images, Opts, Server, User};
+use support::{alice_of_foo, clear_ns, Opts, Server};
 
 /// Types `text` into the (cleared) input `css`.
 async fn fill(b: &Browser, css: &str, text: &str) {
@@ -219,33 +219,8 @@ async fn console_page_is_off_by_default_and_runs_commands_when_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_of_one_namespace_logs_in_and_sees_only_it() {
-    let s = Server::start_opts(
-        "fm-user-",
-        Opts {
-            users: vec![User::new(
-                "alice",
-                "wonderland",
-                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
-            )],
-            ..Opts::default()
-        },
-    );
+    let s = alice_of_foo("fm-user-").await;
     let admin = s.client();
-    let dir = images();
-    for ns in ["foo", "bar"] {
-        for line in [
-            format!("vm config kernel {}", dir.join("miniccc.kernel").display()),
-            format!("vm config initrd {}", dir.join("miniccc.initrd").display()),
-            "vm config memory 128".to_string(),
-            format!("vm launch kvm vm{ns}"),
-        ] {
-            let r = admin.command(ns, &line).await.unwrap();
-            assert!(r
-                .batches
-                .iter()
-                .all(|b| b.resp.iter().all(|r| r.error.is_empty())));
-        }
-    }
 
     let driver = Driver::start();
     let b = driver.browser().await;
@@ -279,8 +254,6 @@ async fn a_user_of_one_namespace_logs_in_and_sees_only_it() {
     wait_text(&b, "#forbidden", "alice may not GET /ns/bar/vms", 10).await;
     snap(&b, "user-bar-forbidden").await;
     b.close().await.unwrap();
-    for ns in ["foo", "bar"] {
-        let _ = admin.command(ns, "vm kill all").await;
-        let _ = admin.command(ns, "vm flush").await;
-    }
+    clear_ns(&admin, "foo").await;
+    clear_ns(&admin, "bar").await;
 }

@@ -25,33 +25,9 @@ use ferromega_api::events::{ConsoleTicket, Event};
 use ferromega_api::Args;
 use ferromega_client::{Client, ClientError, Credentials};
 use futures_util::StreamExt;
-use support::{binary, images, ws_request, Opts, Server, User};
+use support::{alice_of_foo, binary, clear_ns, launch_in, ws_request, Opts, Server};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
-
-/// Runs `line` in namespace `ns`; every response must succeed.
-async fn ok_in(c: &Client, ns: &str, line: &str) {
-    let reply = c.command(ns, line).await.expect("command");
-    for r in reply.batches.iter().flat_map(|b| &b.resp) {
-        assert!(r.error.is_empty(), "`{line}` in {ns} failed: {}", r.error);
-    }
-}
-
-/// Configures the test guest in `ns` and launches VM `name` there (QEMU starts paused).
-async fn launch(c: &Client, ns: &str, name: &str) {
-    let dir = images();
-    let kernel = dir.join("miniccc.kernel");
-    let initrd = dir.join("miniccc.initrd");
-    ok_in(c, ns, &format!("vm config kernel {}", kernel.display())).await;
-    ok_in(c, ns, &format!("vm config initrd {}", initrd.display())).await;
-    ok_in(c, ns, "vm config memory 128").await;
-    ok_in(c, ns, &format!("vm launch kvm {name}")).await;
-}
-
-async fn clear(c: &Client, ns: &str) {
-    let _ = c.command(ns, "vm kill all").await;
-    let _ = c.command(ns, "vm flush").await;
-}
 
 /// A TLS connection to the server that trusts only its certificate.
 async fn tls_stream(s: &Server) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
@@ -112,7 +88,7 @@ async fn over_tls_commands_events_and_consoles_work_and_plain_http_is_refused() 
         },
     );
     let c = s.client();
-    launch(&c, "minimega", "vm0").await;
+    launch_in(&c, "minimega", "vm0").await;
 
     // The CLI over https, trusting the certificate with --ca; without it, refused.
     let ca = s.ca.clone().unwrap();
@@ -169,25 +145,13 @@ async fn over_tls_commands_events_and_consoles_work_and_plain_http_is_refused() 
         }
     }
     assert_eq!(&got[..12], b"RFB 003.008\n");
-    clear(&c, "minimega").await;
+    clear_ns(&c, "minimega").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_user_of_one_namespace_cannot_see_or_act_on_another() {
-    let s = Server::start_opts(
-        "fm-users-",
-        Opts {
-            users: vec![User::new(
-                "alice",
-                "wonderland",
-                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
-            )],
-            ..Opts::default()
-        },
-    );
+    let s = alice_of_foo("fm-users-").await;
     let admin = s.client();
-    launch(&admin, "foo", "vmfoo").await;
-    launch(&admin, "bar", "vmbar").await;
     let creds = |pw: &str| Credentials {
         user: Some(("alice".into(), pw.into())),
         ..Credentials::default()
@@ -265,6 +229,6 @@ async fn a_user_of_one_namespace_cannot_see_or_act_on_another() {
     assert!(names.contains(&"foo/vmfoo".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("bar/")), "{names:?}");
 
-    clear(&admin, "foo").await;
-    clear(&admin, "bar").await;
+    clear_ns(&admin, "foo").await;
+    clear_ns(&admin, "bar").await;
 }

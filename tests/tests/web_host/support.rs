@@ -92,6 +92,52 @@ impl User {
     }
 }
 
+/// A server whose auth file has user `alice` (password `wonderland`) limited to
+/// namespace foo (its API read-write, its pages read-only), with VM `vmfoo` launched in
+/// foo and `vmbar` in bar (QEMU starts paused). `prefix` names its temporary folder.
+pub async fn alice_of_foo(prefix: &str) -> Server {
+    let s = Server::start_opts(
+        prefix,
+        Opts {
+            users: vec![User::new(
+                "alice",
+                "wonderland",
+                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
+            )],
+            ..Opts::default()
+        },
+    );
+    let admin = s.client();
+    launch_in(&admin, "foo", "vmfoo").await;
+    launch_in(&admin, "bar", "vmbar").await;
+    s
+}
+
+/// Runs `line` in namespace `ns`; every response must succeed.
+pub async fn ok_in(c: &Client, ns: &str, line: &str) {
+    let reply = c.command(ns, line).await.expect("command");
+    for r in reply.batches.iter().flat_map(|b| &b.resp) {
+        assert!(r.error.is_empty(), "`{line}` in {ns} failed: {}", r.error);
+    }
+}
+
+/// Configures the test guest in `ns` and launches VM `name` there (QEMU starts paused).
+pub async fn launch_in(c: &Client, ns: &str, name: &str) {
+    let dir = images();
+    let kernel = dir.join("miniccc.kernel");
+    let initrd = dir.join("miniccc.initrd");
+    ok_in(c, ns, &format!("vm config kernel {}", kernel.display())).await;
+    ok_in(c, ns, &format!("vm config initrd {}", initrd.display())).await;
+    ok_in(c, ns, "vm config memory 128").await;
+    ok_in(c, ns, &format!("vm launch kvm {name}")).await;
+}
+
+/// Kills and flushes the VMs of namespace `ns` (`clear all` on drop sees only minimega).
+pub async fn clear_ns(c: &Client, ns: &str) {
+    let _ = c.command(ns, "vm kill all").await;
+    let _ = c.command(ns, "vm flush").await;
+}
+
 /// Runs `ferromega auth <args>` with `stdin` as standard input; it must succeed.
 pub fn auth_cmd(args: &[&std::ffi::OsStr], stdin: &str) -> String {
     use std::io::Write as _;
