@@ -1,0 +1,211 @@
+//! Benchmark `tls-auth`: what TLS and auth cost a request. Requests per second of one
+//! read operation (`vm info`) over kept-alive connections — plain HTTP, HTTPS, a bearer
+//! token, HTTP Basic (argon2 once, then the server's cache) — and the time of a request on
+//! a fresh connection (HTTP vs HTTPS: the TLS handshake) and of the first Basic request
+//! (the argon2 verification). Last line: `ratio https/http = <x> bearer/none = <y>
+//! basic/bearer = <z>`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use ferromega_api::Args;
+use ferromega_client::{Client, Credentials};
+
+/// Options.
+#[derive(Debug, Parser)]
+struct Opts {
+    /// Seconds per mode.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Fresh connections timed per scheme.
+    #[arg(long, default_value_t = 30)]
+    fresh: usize,
+    /// The `ferromega` binary (default `$FERROMEGA_BIN`, else next to this program).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+}
+
+/// A `ferromega serve` on a free loopback port, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    _base: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(bin: &Path, extra: &[&std::ffi::OsStr], tls: bool) -> anyhow::Result<Server> {
+        let base = tempfile::Builder::new()
+            .prefix("ferromega-bench-tls-")
+            .tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--base")
+            .arg(base.path())
+            .args(["--addr", &addr, "--accel", "tcg"])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start ferromega serve")?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(&addr).is_err() {
+            if Instant::now() > deadline {
+                bail!("the server did not listen on {addr}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let scheme = if tls { "https" } else { "http" };
+        Ok(Server {
+            child,
+            url: format!("{scheme}://{addr}"),
+            _base: base,
+        })
+    }
+}
+
+/// Runs `ferromega auth …` with `stdin`; its standard output.
+fn auth(bin: &Path, args: &[&std::ffi::OsStr], stdin: &str) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    let mut child = Command::new(bin)
+        .arg("auth")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(stdin.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("ferromega auth {args:?} failed");
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Requests per second of `vm info` by `clients` copies of `client` for `secs`.
+async fn rate(client: &Client, clients: usize, secs: u64) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                c.invoke("vm_info", "minimega", &Args::default()).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
+}
+
+/// Mean milliseconds of one request on a fresh client (a new connection each time).
+async fn fresh_ms(url: &str, creds: &Credentials, n: usize) -> anyhow::Result<f64> {
+    let start = Instant::now();
+    for _ in 0..n {
+        let c = Client::connect(url, creds)?;
+        c.invoke("vm_info", "minimega", &Args::default()).await?;
+    }
+    Ok(start.elapsed().as_secs_f64() * 1000.0 / n as f64)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let opts = Opts::parse();
+    let bin = common::binary(opts.bin.clone())?;
+    let dir = tempfile::Builder::new()
+        .prefix("ferromega-bench-auth-")
+        .tempdir()?;
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem())?;
+    std::fs::write(&key, ck.key_pair.serialize_pem())?;
+    let file = dir.path().join("auth");
+    let f = file.as_os_str();
+    let token = auth(&bin, &["add-token".as_ref(), f, "bench".as_ref()], "")?;
+    auth(
+        &bin,
+        &["add-user".as_ref(), f, "bench-user".as_ref(), "--password-stdin".as_ref()],
+        "bench-password\n",
+    )?;
+    auth(&bin, &["allow".as_ref(), f, "bench-user".as_ref(), "/".as_ref()], "")?;
+
+    let plain = Server::start(&bin, &[], false)?;
+    let tls = Server::start(
+        &bin,
+        &["--tls-cert".as_ref(), cert.as_os_str(), "--tls-key".as_ref(), key.as_os_str()],
+        true,
+    )?;
+    let authed = Server::start(&bin, &["--auth".as_ref(), f], false)?;
+
+    let none = Credentials::default();
+    let ca = Credentials {
+        ca: Some(std::fs::read(&cert)?),
+        ..Credentials::default()
+    };
+    let bearer = Credentials {
+        token: Some(token),
+        ..Credentials::default()
+    };
+    let basic = Credentials {
+        user: Some(("bench-user".into(), "bench-password".into())),
+        ..Credentials::default()
+    };
+
+    // The first Basic request pays argon2; later ones hit the cache.
+    let t = Instant::now();
+    Client::connect(&authed.url, &basic)?
+        .invoke("vm_info", "minimega", &Args::default())
+        .await?;
+    let first_basic = t.elapsed().as_secs_f64() * 1000.0;
+
+    let http_fresh = fresh_ms(&plain.url, &none, opts.fresh).await?;
+    let https_fresh = fresh_ms(&tls.url, &ca, opts.fresh).await?;
+    let (c, s) = (opts.clients, opts.seconds);
+    let http = rate(&Client::connect(&plain.url, &none)?, c, s).await?;
+    let https = rate(&Client::connect(&tls.url, &ca)?, c, s).await?;
+    let bearer_rate = rate(&Client::connect(&authed.url, &bearer)?, c, s).await?;
+    let basic_rate = rate(&Client::connect(&authed.url, &basic)?, c, s).await?;
+
+    println!("fresh connection + request: http {http_fresh:.2} ms, https {https_fresh:.2} ms");
+    println!("first HTTP Basic request (argon2 verify): {first_basic:.1} ms");
+    println!(
+        "requests/s ({c} clients, kept alive): http {http:.0}, https {https:.0}, \
+         bearer {bearer_rate:.0}, basic {basic_rate:.0}"
+    );
+    println!(
+        "ratio https/http = {:.2} bearer/none = {:.2} basic/bearer = {:.2}",
+        https / http,
+        bearer_rate / http,
+        basic_rate / bearer_rate
+    );
+    Ok(())
+}
