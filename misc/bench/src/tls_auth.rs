@@ -153,15 +153,29 @@ async fn main() -> anyhow::Result<()> {
     let token = auth(&bin, &["add-token".as_ref(), f, "bench".as_ref()], "")?;
     auth(
         &bin,
-        &["add-user".as_ref(), f, "bench-user".as_ref(), "--password-stdin".as_ref()],
+        &[
+            "add-user".as_ref(),
+            f,
+            "bench-user".as_ref(),
+            "--password-stdin".as_ref(),
+        ],
         "bench-password\n",
     )?;
-    auth(&bin, &["allow".as_ref(), f, "bench-user".as_ref(), "/".as_ref()], "")?;
+    auth(
+        &bin,
+        &["allow".as_ref(), f, "bench-user".as_ref(), "/".as_ref()],
+        "",
+    )?;
 
     let plain = Server::start(&bin, &[], false)?;
     let tls = Server::start(
         &bin,
-        &["--tls-cert".as_ref(), cert.as_os_str(), "--tls-key".as_ref(), key.as_os_str()],
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
         true,
     )?;
     let authed = Server::start(&bin, &["--auth".as_ref(), f], false)?;

@@ -51,23 +51,24 @@ enum Mode {
     /// Print the OpenAPI document.
     Openapi,
     /// Manage the auth file of `serve --auth`: tokens, users, per-path rules.
-    #[command(subcommand)]
+    ///
+    /// The auth file holds `token NAME sha256:…`, `user NAME $argon2id$…` and
+    /// `allow NAME /path/prefix ro|rw` lines. A request is let in when its token or user
+    /// has a rule whose prefix covers the path (whole segments) at the access it needs:
+    /// `ro` for GETs and operations that only read (`vm info`, `vlans`, `file list`), `rw`
+    /// for the rest. A token without rules reaches everything; a user without rules,
+    /// nothing. Example: a user of namespace foo only —
+    ///   ferromega auth add-user auth.txt alice --password-stdin
+    ///   ferromega auth allow auth.txt alice /api/v1/namespaces/foo/ rw
+    ///   ferromega auth allow auth.txt alice /ns/foo/ ro
+    /// The command endpoint reaches every namespace, so it needs a rule covering
+    /// `/api/v1/command`.
+    #[command(subcommand, verbatim_doc_comment)]
     Auth(AuthCmd),
 }
 
-/// The auth file holds `token NAME sha256:…`, `user NAME $argon2id$…` and
-/// `allow NAME /path/prefix ro|rw` lines. A request is let in when its token or user
-/// has a rule whose prefix covers the path (whole segments) at the access it needs:
-/// `ro` for GETs and operations that only read (`vm info`, `vlans`, `file list`), `rw`
-/// for the rest. A token without rules reaches everything; a user without rules,
-/// nothing. Example: a user of namespace foo only —
-///   ferromega auth add-user auth.txt alice --password-stdin
-///   ferromega auth allow auth.txt alice /api/v1/namespaces/foo/ rw
-///   ferromega auth allow auth.txt alice /ns/foo/ ro
-/// The command endpoint reaches every namespace, so it needs a rule covering
-/// `/api/v1/command`.
+/// `ferromega auth …`: edits of the auth file.
 #[derive(Debug, Subcommand)]
-#[command(verbatim_doc_comment)]
 enum AuthCmd {
     /// Add a token named NAME to FILE (created if missing); prints the token once.
     AddToken {
