@@ -8,6 +8,7 @@
 //!   outside the files directory is refused with the server's words and writes nothing.
 //! - Console: off (404) unless `serve --console`; on, lines run and print like the CLI,
 //!   `namespace foo` moves the prompt, errors show as the CLI shows them.
+//! - TLS: over https the VM table stays live (its events WebSocket is wss).
 //! - Auth: a bad password is refused on the login form; a user of namespace foo logs in,
 //!   sees foo's VM live, and gets 403 for namespace bar's page.
 //!
@@ -26,7 +27,7 @@ mod support;
 use driver::{click, js, snap, wait_js, wait_state, Driver};
 use fantoccini::{Client as Browser, Locator};
 use serde_json::Value;
-use support::{alice_of_foo, clear_ns, Opts, Server};
+use support::{alice_of_foo, clear_ns, launch_in, ok, Opts, Server};
 
 /// Types `text` into the (cleared) input `css`.
 async fn fill(b: &Browser, css: &str, text: &str) {
@@ -256,4 +257,32 @@ async fn a_user_of_one_namespace_logs_in_and_sees_only_it() {
     b.close().await.unwrap();
     clear_ns(&admin, "foo").await;
     clear_ns(&admin, "bar").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_the_vm_table_stays_live() {
+    let s = Server::start_opts(
+        "fm-https-",
+        Opts {
+            tls: true,
+            ..Opts::default()
+        },
+    );
+    let c = s.client();
+    launch_in(&c, "minimega", "vm0").await;
+    let driver = Driver::start();
+    let b = driver.browser_for_tls().await;
+    b.goto(&s.url("/ns/minimega/vms")).await.unwrap();
+    assert!(b
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .starts_with("https://"));
+    wait_state(&b, "vm0", "BUILDING", 20).await;
+    wait_text(&b, "#live", "live", 10).await;
+    ok(&c, "vm kill vm0").await;
+    wait_state(&b, "vm0", "QUIT", 20).await;
+    snap(&b, "https-vms").await;
+    b.close().await.unwrap();
 }
