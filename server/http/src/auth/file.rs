@@ -326,6 +326,23 @@ impl AuthFile {
     }
 }
 
+/// A hash of a random password, made once: what an unknown user's password is checked
+/// against, so that refusing one takes as long as refusing a known user.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&new_token()).unwrap_or_default())
+}
+
+/// The argon2id PHC string of `password`, with a fresh 128-bit salt.
+pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let salt =
+        SaltString::from_b64(&new_token()[..32]).map_err(|e| AuthError::Password(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| AuthError::Password(e.to_string()))?
+        .to_string())
+}
+
 /// Whether `password` matches the PHC string `phc` (argon2: deliberately slow).
 pub fn verify_password(phc: &str, password: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|h| {
@@ -362,12 +379,7 @@ pub fn add_user(path: &Path, name: &str, password: &str) -> Result<(), AuthError
         return Err(AuthError::Password("the password is empty".into()));
     }
     let mut file = AuthFile::load_or_new(path)?;
-    let salt =
-        SaltString::from_b64(&new_token()[..32]).map_err(|e| AuthError::Password(e.to_string()))?;
-    let phc = Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| AuthError::Password(e.to_string()))?
-        .to_string();
+    let phc = hash_password(password)?;
     match file.find(name) {
         Some(i) if matches!(file.principals[i].secret, Secret::User(_)) => {
             file.principals[i].secret = Secret::User(phc);
@@ -478,6 +490,8 @@ mod tests {
         assert!(verify_password(phc, "s3cret"));
         assert!(!verify_password(phc, "S3cret"));
         assert!(!verify_password("garbage", "s3cret"));
+        assert!(decoy_hash().starts_with("$argon2id$"));
+        assert!(!verify_password(decoy_hash(), "s3cret"));
         let rules = file.rules_of("alice").unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].access, Access::Rw);

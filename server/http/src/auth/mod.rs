@@ -237,11 +237,19 @@ impl Guard {
         if let Some(name) = self.sessions.cached(user, password) {
             return Some(name);
         }
-        let phc = self.file.password_hash(user)?.to_string();
+        // An unknown user costs the same argon2 as a known one, so the time of a refusal
+        // does not tell which user names exist.
+        let known = self.file.password_hash(user).map(str::to_string);
         let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || file::verify_password(&phc, &pw))
-            .await
-            .unwrap_or(false);
+        let ok = tokio::task::spawn_blocking(move || match known {
+            Some(phc) => file::verify_password(&phc, &pw),
+            None => {
+                file::verify_password(file::decoy_hash(), &pw);
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
         if !ok {
             return None;
         }
