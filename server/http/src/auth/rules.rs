@@ -173,6 +173,11 @@ mod tests {
         assert_eq!(needed("POST", "/api/v1/namespaces/foo/vlans").0, Access::Ro);
         assert_eq!(needed("POST", "/api/v1/file/list").0, Access::Ro);
         assert_eq!(
+            needed("POST", "/api/v1/namespaces/foo/vm/screenshot").0,
+            Access::Rw,
+            "vm screenshot … file <path> writes"
+        );
+        assert_eq!(
             needed("POST", "/api/v1/namespaces/foo/vm/start").0,
             Access::Rw
         );
