@@ -5,7 +5,8 @@
 //!   over wss, and a plain-HTTP request to the TLS port gets no HTTP answer.
 //! - A user limited to namespace foo (HTTP Basic): reads and acts in foo, gets 403 for
 //!   namespace bar (its VMs, its actions, its console tickets, the command endpoint),
-//!   401 with a bad password, and an events stream without bar's VMs.
+//!   401 with a bad password, and an events stream without bar's VMs; an `auth allow`
+//!   while the server runs lets it read bar.
 //!
 //! Needs root, QEMU and the guest image (`misc/images/build target/images`); fails loudly
 //! when any is missing.
@@ -25,7 +26,7 @@ use ferromega_api::events::{ConsoleTicket, Event};
 use ferromega_api::Args;
 use ferromega_client::{Client, ClientError, Credentials};
 use futures_util::StreamExt;
-use support::{alice_of_foo, binary, clear_ns, launch_in, ws_request, Opts, Server};
+use support::{alice_of_foo, auth_cmd, binary, clear_ns, launch_in, ws_request, Opts, Server};
 use tokio_rustls::rustls;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -228,6 +229,25 @@ async fn a_user_of_one_namespace_cannot_see_or_act_on_another() {
     let names = snapshot_names(next_frame(&mut events).await);
     assert!(names.contains(&"foo/vmfoo".to_string()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("bar/")), "{names:?}");
+
+    // An edit of the auth file applies without a restart: bar readable, still not killable.
+    let file = s.tmp.path().join("auth");
+    auth_cmd(
+        &[
+            "allow".as_ref(),
+            file.as_os_str(),
+            "alice".as_ref(),
+            "/api/v1/namespaces/bar/".as_ref(),
+            "ro".as_ref(),
+        ],
+        "",
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        status(alice.invoke("vm_info", "bar", &Args::default()).await),
+        200
+    );
+    assert_eq!(status(alice.invoke("vm_kill", "bar", &bar).await), 403);
 
     clear_ns(&admin, "foo").await;
     clear_ns(&admin, "bar").await;

@@ -132,6 +132,7 @@ fn claim_base(base: &Path, force: bool) -> anyhow::Result<PathBuf> {
 pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     init_logging(&args)?;
     let base = args.base.clone();
+    let auth_path = args.auth.clone();
     let tokens = args
         .auth
         .as_deref()
@@ -215,9 +216,12 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             console: args.console,
         };
         let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router_with(web));
-        let app = match tokens {
-            Some(t) => ferromega_http::auth::protect(app, t, cp.host(), tls.is_some()),
-            None => app,
+        // The file is checked above; from here on the server re-reads it when it changes.
+        let app = match (&tokens, &auth_path) {
+            (Some(_), Some(path)) => {
+                ferromega_http::auth::protect_file(app, path, cp.host(), tls.is_some())?
+            }
+            _ => app,
         };
         match tls {
             Some(config) => {

@@ -10,6 +10,7 @@
 //! the events WebSocket can show only the namespaces its reader may see.
 
 pub mod file;
+mod reload;
 pub mod rules;
 mod sessions;
 
@@ -23,6 +24,7 @@ use axum::{Form, Json, Router};
 use ferromega_api::{ErrorBody, HostError};
 
 pub use file::{add_token, add_user, allow, deny, hash_token, new_token, AuthError, AuthFile};
+use reload::Source;
 pub use rules::{Access, Rule};
 use sessions::Sessions;
 
@@ -218,7 +220,7 @@ fn safe_next(next: &str) -> &str {
 /// State of the middleware.
 #[derive(Clone)]
 struct Guard {
-    file: Arc<AuthFile>,
+    source: Arc<Source>,
     sessions: Arc<Sessions>,
     host: String,
     /// Cookies get `Secure` (the server speaks TLS).
@@ -233,13 +235,13 @@ const NEED_CREDENTIALS: &str =
 impl Guard {
     /// The name `user` signs in as with `password`: argon2 off the runtime's threads,
     /// once per distinct pair (then from the cache).
-    async fn check_password(&self, user: &str, password: &str) -> Option<String> {
+    async fn check_password(&self, file: &AuthFile, user: &str, password: &str) -> Option<String> {
         if let Some(name) = self.sessions.cached(user, password) {
             return Some(name);
         }
         // An unknown user costs the same argon2 as a known one, so the time of a refusal
         // does not tell which user names exist.
-        let known = self.file.password_hash(user).map(str::to_string);
+        let known = file.password_hash(user).map(str::to_string);
         let pw = password.to_string();
         let ok = tokio::task::spawn_blocking(move || match known {
             Some(phc) => file::verify_password(&phc, &pw),
@@ -258,35 +260,31 @@ impl Guard {
     }
 
     /// Who `p` is, or why not.
-    async fn identify(&self, p: Presented) -> Result<String, &'static str> {
+    async fn identify(&self, file: &AuthFile, p: Presented) -> Result<String, &'static str> {
         match p {
-            Presented::Token(t) => self
-                .file
-                .check_token(&t)
-                .map(str::to_string)
-                .ok_or(BAD_TOKEN),
-            Presented::Basic(u, pw) => self.check_password(&u, &pw).await.ok_or(BAD_PASSWORD),
+            Presented::Token(t) => file.check_token(&t).map(str::to_string).ok_or(BAD_TOKEN),
+            Presented::Basic(u, pw) => self.check_password(file, &u, &pw).await.ok_or(BAD_PASSWORD),
             Presented::Session(s) => self.sessions.session(&s).ok_or(NEED_CREDENTIALS),
         }
     }
 
-    fn principal(&self, name: String) -> Principal {
+    fn principal(file: &AuthFile, name: String) -> Principal {
         Principal {
-            rules: self.file.rules_of(&name),
+            rules: file.rules_of(&name),
             name,
         }
     }
 
     /// `POST /login`: a user and password, or a token, for a session cookie.
-    async fn login(&self, req: Request) -> Response {
+    async fn login(&self, file: &AuthFile, req: Request) -> Response {
         let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &()).await else {
             return login_page(StatusCode::BAD_REQUEST, "/", "the login form is incomplete");
         };
         let next = safe_next(&form.next);
         let who = if !form.token.is_empty() {
-            self.file.check_token(&form.token).map(str::to_string)
+            file.check_token(&form.token).map(str::to_string)
         } else {
-            self.check_password(&form.user, &form.password).await
+            self.check_password(file, &form.user, &form.password).await
         };
         let Some(name) = who else {
             let msg = if form.token.is_empty() {
@@ -324,8 +322,13 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
     if rules::covers("/static", &path) {
         return next.run(req).await;
     }
+    let (file, changed) = g.source.current();
+    if changed {
+        // A password may have changed: verify every pair afresh.
+        g.sessions.forget_passwords();
+    }
     match (req.method(), path.as_str()) {
-        (&Method::POST, "/login") => return g.login(req).await,
+        (&Method::POST, "/login") => return g.login(&file, req).await,
         (&Method::GET, "/login") => return login_page(StatusCode::OK, "/", ""),
         (_, "/logout") => {
             if let Some(s) = cookie(req.headers(), SESSION_COOKIE) {
@@ -337,9 +340,9 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
     }
     let (query_tok, rest) = query_token(req.uri().query().unwrap_or(""));
     let who = match (presented(req.headers()), query_tok) {
-        (Some(p), _) => g.identify(p).await,
+        (Some(p), _) => g.identify(&file, p).await,
         (None, Some(t)) => {
-            let Some(name) = g.file.check_token(&t) else {
+            let Some(name) = file.check_token(&t) else {
                 return unauthorized(&g.host, &path, BAD_TOKEN);
             };
             let is_ws = req.headers().contains_key(header::UPGRADE);
@@ -357,7 +360,7 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
         (None, None) => Err(NEED_CREDENTIALS),
     };
     let principal = match who {
-        Ok(name) => g.principal(name),
+        Ok(name) => Guard::principal(&file, name),
         Err(msg) => return unauthorized(&g.host, &path, msg),
     };
     if !principal.allows(req.method().as_str(), &path) {
@@ -389,8 +392,23 @@ async fn guard(State(g): State<Guard>, mut req: Request, next: Next) -> Response
 
 /// `app` with every request checked against `file`; `secure` marks cookies `Secure`.
 pub fn protect(app: Router, file: AuthFile, host: &str, secure: bool) -> Router {
+    guarded(app, Source::fixed(file), host, secure)
+}
+
+/// `app` with every request checked against the auth file at `path`, re-read when it
+/// changes; `secure` marks cookies `Secure`.
+pub fn protect_file(
+    app: Router,
+    path: &std::path::Path,
+    host: &str,
+    secure: bool,
+) -> Result<Router, AuthError> {
+    Ok(guarded(app, Source::watched(path)?, host, secure))
+}
+
+fn guarded(app: Router, source: Source, host: &str, secure: bool) -> Router {
     let g = Guard {
-        file: Arc::new(file),
+        source: Arc::new(source),
         sessions: Arc::new(Sessions::default()),
         host: host.to_string(),
         secure,

@@ -74,6 +74,11 @@ impl Sessions {
             .map(|(n, _)| n.clone())
     }
 
+    /// Forgets every verified pair (the auth file changed).
+    pub(crate) fn forget_passwords(&self) {
+        lock(&self.verified).clear();
+    }
+
     /// Remembers that `password` is `user`'s.
     pub(crate) fn remember(&self, user: &str, password: &str) {
         let now = Instant::now();
