@@ -8,7 +8,7 @@
 //! shutdown clears them) before it goes, so no container outlives the benchmark.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -18,7 +18,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::{binary, rss_kib};
+use common::{binary, rss_kib, spawn_serve};
 
 /// Launch and start N containers through ferromega; report the rate and memory.
 #[derive(Debug, Parser)]
@@ -67,25 +67,7 @@ impl Drop for Server {
 
 impl Server {
     async fn start(bin: &Path) -> anyhow::Result<Server> {
-        let base = tempfile::Builder::new()
-            .prefix("fm-ct-bench-")
-            .tempdir()
-            .context("cannot create a temporary base")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--base")
-            .arg(base.path())
-            .args(["--addr", &addr, "--level", "error", "--logfile"])
-            .arg(base.path().join("server.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let (child, addr, base) = spawn_serve(bin, "fm-ct-bench-", &[])?;
         let mut server = Server {
             child,
             addr,

@@ -49,24 +49,9 @@ impl Drop for Server {
 
 impl Server {
     fn start(bin: &Path, extra: &[&std::ffi::OsStr], tls: bool) -> anyhow::Result<Server> {
-        let base = tempfile::Builder::new()
-            .prefix("ferromega-bench-tls-")
-            .tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(bin)
-            .arg("serve")
-            .arg("--base")
-            .arg(base.path())
-            .args(["--addr", &addr, "--accel", "tcg"])
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("cannot start ferromega serve")?;
+        let mut flags: Vec<&std::ffi::OsStr> = vec!["--accel".as_ref(), "tcg".as_ref()];
+        flags.extend_from_slice(extra);
+        let (child, addr, base) = common::spawn_serve(bin, "ferromega-bench-tls-", &flags)?;
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(&addr).is_err() {
             if Instant::now() > deadline {
