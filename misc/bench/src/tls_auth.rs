@@ -19,9 +19,13 @@ use ferromega_client::{Client, Credentials};
 /// Options.
 #[derive(Debug, Parser)]
 struct Opts {
-    /// Seconds per mode.
-    #[arg(long, default_value_t = 3)]
+    /// Seconds per mode and round.
+    #[arg(long, default_value_t = 2)]
     seconds: u64,
+    /// Rounds: the modes take turns, each round, and each mode's median is reported (the
+    /// machine is shared; turns spread its noise over every mode alike).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     clients: usize,
@@ -122,6 +126,12 @@ async fn fresh_ms(url: &str, creds: &Credentials, n: usize) -> anyhow::Result<f6
     Ok(start.elapsed().as_secs_f64() * 1000.0 / n as f64)
 }
 
+/// The median of `v` (not empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let opts = Opts::parse();
@@ -189,16 +199,26 @@ async fn main() -> anyhow::Result<()> {
     let http_fresh = fresh_ms(&plain.url, &none, opts.fresh).await?;
     let https_fresh = fresh_ms(&tls.url, &ca, opts.fresh).await?;
     let (c, s) = (opts.clients, opts.seconds);
-    let http = rate(&Client::connect(&plain.url, &none)?, c, s).await?;
-    let https = rate(&Client::connect(&tls.url, &ca)?, c, s).await?;
-    let bearer_rate = rate(&Client::connect(&authed.url, &bearer)?, c, s).await?;
-    let basic_rate = rate(&Client::connect(&authed.url, &basic)?, c, s).await?;
+    let modes = [
+        Client::connect(&plain.url, &none)?,
+        Client::connect(&tls.url, &ca)?,
+        Client::connect(&authed.url, &bearer)?,
+        Client::connect(&authed.url, &basic)?,
+    ];
+    let mut rates: [Vec<f64>; 4] = Default::default();
+    for _ in 0..opts.rounds.max(1) {
+        for (client, r) in modes.iter().zip(rates.iter_mut()) {
+            r.push(rate(client, c, s).await?);
+        }
+    }
+    let [http, https, bearer_rate, basic_rate] = rates.map(median);
 
     println!("fresh connection + request: http {http_fresh:.2} ms, https {https_fresh:.2} ms");
     println!("first HTTP Basic request (argon2 verify): {first_basic:.1} ms");
     println!(
-        "requests/s ({c} clients, kept alive): http {http:.0}, https {https:.0}, \
-         bearer {bearer_rate:.0}, basic {basic_rate:.0}"
+        "requests/s ({c} clients, kept alive, median of {} rounds): http {http:.0}, \
+         https {https:.0}, bearer {bearer_rate:.0}, basic {basic_rate:.0}",
+        opts.rounds.max(1)
     );
     println!(
         "ratio https/http = {:.2} bearer/none = {:.2} basic/bearer = {:.2}",
