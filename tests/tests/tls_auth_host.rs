@@ -4,7 +4,8 @@
 //!   https (the client and the CLI with `--ca`), the events and a VNC console WebSocket
 //!   over wss, and a plain-HTTP request to the TLS port gets no HTTP answer.
 //! - A user limited to namespace foo (HTTP Basic): reads and acts in foo, gets 403 for
-//!   namespace bar (its VMs, its actions, its console tickets, the command endpoint),
+//!   namespace bar (its VMs, its actions, its console tickets, command lines — nested
+//!   `namespace bar (…)` too — and the CLI as alice),
 //!   401 with a bad password, and an events stream without bar's VMs; an `auth allow`
 //!   while the server runs lets it read bar.
 //!
@@ -193,11 +194,76 @@ async fn a_user_of_one_namespace_cannot_see_or_act_on_another() {
         .tabular
         .iter()
         .any(|row| row.contains(&"vmbar".to_string())));
-    // The command endpoint reaches every namespace: refused, even in foo.
-    match alice.command("foo", "namespace bar vm kill all").await {
-        Err(ClientError::Api { status, .. }) => assert_eq!(status, 403),
-        r => panic!("the command endpoint let alice in: {r:?}"),
-    }
+    // Command lines: what the endpoints allow, nested ones included.
+    let errors = |r: ferromega_api::CommandReply| -> Vec<String> {
+        r.batches
+            .into_iter()
+            .flat_map(|b| b.resp)
+            .map(|r| r.error)
+            .filter(|e| !e.is_empty())
+            .collect()
+    };
+    let e = errors(
+        alice
+            .command("foo", "namespace bar vm kill all")
+            .await
+            .unwrap(),
+    );
+    assert_eq!(e, vec!["forbidden: namespace bar".to_string()]);
+    let e = errors(alice.command("bar", "vm kill all").await.unwrap());
+    assert_eq!(
+        e,
+        vec!["forbidden: POST /api/v1/namespaces/bar/vm/kill".to_string()]
+    );
+    let e = errors(alice.command("foo", "shell true").await.unwrap());
+    assert_eq!(e, vec!["forbidden: POST /api/v1/shell".to_string()]);
+    let e = errors(alice.command("foo", ".csv true").await.unwrap());
+    assert!(e[0].contains("changes the server for everyone"), "{e:?}");
+    let reply = alice.command("foo", ".columns name vm info").await.unwrap();
+    assert!(reply.batches[0].rendered.contains("vmfoo"), "{reply:?}");
+    // The CLI, as alice: her namespace works, the other is refused.
+    let cli = |ns: &str, line: &str| {
+        std::process::Command::new(binary())
+            .args([
+                "--addr",
+                &s.url(""),
+                "--user",
+                "alice",
+                "--namespace",
+                ns,
+                "-e",
+                line,
+            ])
+            .env("FERROMEGA_PASSWORD", "wonderland")
+            .output()
+            .unwrap()
+    };
+    let out = cli("foo", ".columns name,state vm info");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("vmfoo"),
+        "{out:?}"
+    );
+    let out = cli("bar", "vm info");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("forbidden: POST /api/v1/namespaces/bar/vm/info"),
+        "{out:?}"
+    );
+    let bar_rows = admin
+        .invoke("vm_info", "bar", &Args::default())
+        .await
+        .unwrap();
+    let row = bar_rows[0]
+        .tabular
+        .iter()
+        .find(|row| row.contains(&"vmbar".to_string()))
+        .unwrap();
+    assert!(
+        !row.contains(&"QUIT".to_string()),
+        "vmbar was killed: {row:?}"
+    );
 
     // Console tickets: foo's VM yes, bar's no.
     let basic = reqwest::Client::new();

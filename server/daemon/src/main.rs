@@ -61,8 +61,9 @@ enum Mode {
     ///   ferromega auth add-user auth.txt alice --password-stdin
     ///   ferromega auth allow auth.txt alice /api/v1/namespaces/foo/ rw
     ///   ferromega auth allow auth.txt alice /ns/foo/ ro
-    /// The command endpoint reaches every namespace, so it needs a rule covering
-    /// `/api/v1/command`.
+    /// A command line (-e, attach, the console page) may run what the user's requests to
+    /// each operation's endpoint may; builtins that change the server for everyone
+    /// (.alias, .env, output flags) need `rw` on the pseudo-path `/api/v1/command`.
     #[command(subcommand, verbatim_doc_comment)]
     Auth(AuthCmd),
 }

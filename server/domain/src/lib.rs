@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ferromega_command::render::Flags;
 
 pub use backends::{HostNetwork, HostSystem, Hypervisor, VmRuntime};
-pub use engine::Session;
+pub use engine::{Gate, GateFn, Session};
 pub use error::{DomainError, DomainResult};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
 use vlans::Vlans;

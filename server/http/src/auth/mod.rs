@@ -53,6 +53,15 @@ impl Principal {
                 .is_none_or(|r| rules::allows(r, method, path))
     }
 
+    /// The gate a command line of this principal runs behind: each operation checked as
+    /// a request to its own endpoint (`None` for a principal that reaches everything).
+    pub fn gate(&self) -> Option<ferromega_domain::Gate> {
+        let rules = self.rules.clone()?;
+        Some(ferromega_domain::Gate::new(move |name, ns, args| {
+            rules::command_allowed(&rules, name, ns, args)
+        }))
+    }
+
     /// Whether the VMs of namespace `ns` may be shown.
     pub fn sees_namespace(&self, ns: &str) -> bool {
         self.rules

@@ -7,15 +7,21 @@
 //! cannot say). Everything else needs `rw`. A prefix matches whole path segments:
 //! `/ns/foo` covers `/ns/foo` and `/ns/foo/vms`, never `/ns/foobar`; `/` covers all.
 //!
-//! The command endpoint (`/api/v1/namespaces/{ns}/command`) runs any command in any
-//! namespace (`namespace bar vm kill all`), so it is checked as the global path
-//! `/api/v1/command`: only a rule covering that (`/`, `/api`, `/api/v1/command`) opens it.
+//! The command endpoint (`/api/v1/namespaces/{ns}/command`) is open to anyone signed in,
+//! but every operation a line runs — nested ones (`namespace bar (vm kill all)`, the
+//! lines of a `read`) included — is checked as a request to that operation's own
+//! endpoint ([`command_allowed`]): a command line may do no more than the caller's API
+//! requests could. `namespace X` needs read access to X; builtins that change
+//! server-wide state (`alias`, `unalias`, `env`, an output flag set for everyone) need a
+//! rule covering the pseudo-path `/api/v1/command` at `rw`.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use ferromega_command::handlers::operations;
-use ferromega_command::routes::route_of;
+use ferromega_api::Args;
+use ferromega_command::handlers::{by_name, operations};
+use ferromega_command::routes::{route_of, Verb};
+use ferromega_command::Scope;
 
 /// What a rule grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -66,10 +72,12 @@ pub fn covers(prefix: &str, path: &str) -> bool {
 
 /// Paths any signed-in principal may reach: the static assets (as in miniweb), the
 /// login/logout forms, `/` (a redirect), the events WebSocket (filtered to the
-/// namespaces the principal may read) and the console WebSocket (its ticket, issued
-/// under the VM's namespace path, authorises it).
+/// namespaces the principal may read), the console WebSocket (its ticket, issued
+/// under the VM's namespace path, authorises it) and the command endpoint (each
+/// operation of a line is checked by [`command_allowed`]).
 pub fn open_to_signed_in(path: &str) -> bool {
-    path == "/"
+    is_command_endpoint(path)
+        || path == "/"
         || covers("/static", path)
         || path == "/login"
         || path == "/logout"
@@ -108,27 +116,67 @@ fn template(path: &str) -> (String, Option<&str>) {
     }
 }
 
-/// The access a `method` request to `path` needs, and the path the rules are checked
-/// against (the command endpoint's global stand-in, or `path` itself).
-pub fn needed(method: &str, path: &str) -> (Access, String) {
+/// Whether `path` is the command endpoint of a namespace.
+pub fn is_command_endpoint(path: &str) -> bool {
+    template(path).0 == "/api/v1/namespaces/{ns}/command"
+}
+
+/// The pseudo-path whose `rw` rule lets a command line change server-wide state.
+pub const SERVER_STATE: &str = "/api/v1/command";
+
+/// The access a `method` request to `path` needs.
+pub fn needed(method: &str, path: &str) -> Access {
     let (tmpl, _) = template(path);
-    if tmpl == "/api/v1/namespaces/{ns}/command" {
-        return (Access::Rw, "/api/v1/command".to_string());
-    }
-    let access = match method {
+    match method {
         "GET" | "HEAD" => Access::Ro,
         "POST" if read_paths().contains_key(&tmpl) => Access::Ro,
         _ => Access::Rw,
-    };
-    (access, path.to_string())
+    }
 }
 
 /// Whether `rules` let a `method` request reach `path`.
 pub fn allows(rules: &[Rule], method: &str, path: &str) -> bool {
-    let (want, checked) = needed(method, path);
+    let want = needed(method, path);
     rules
         .iter()
-        .any(|r| r.access >= want && covers(&r.prefix, &checked))
+        .any(|r| r.access >= want && covers(&r.prefix, path))
+}
+
+/// Whether `rules` let a command line run operation `name` in namespace `ns` with
+/// `args`: as a request to the operation's own endpoint would be (see the module doc).
+pub fn command_allowed(rules: &[Rule], name: &str, ns: &str, args: &Args) -> Result<(), String> {
+    let refuse = |what: String| Err(format!("forbidden: {what}"));
+    if name == "namespace" && args.string("name").is_some() {
+        return if sees_namespace(rules, ns) {
+            Ok(())
+        } else {
+            refuse(format!("namespace {ns}"))
+        };
+    }
+    let Some((_, spec)) = by_name(name) else {
+        return refuse(format!("unknown operation {name}"));
+    };
+    if spec.scope == Scope::Builtin {
+        return if rules
+            .iter()
+            .any(|r| r.access == Access::Rw && covers(&r.prefix, SERVER_STATE))
+        {
+            Ok(())
+        } else {
+            refuse(format!("{name} changes the server for everyone"))
+        };
+    }
+    let route = route_of(spec);
+    let method = match route.verb {
+        Verb::Post => "POST",
+        Verb::Delete => "DELETE",
+    };
+    let path = route.path_in(ns);
+    if allows(rules, method, &path) {
+        Ok(())
+    } else {
+        refuse(format!("{method} {path}"))
+    }
 }
 
 /// Whether `rules` let their holder read the VMs of namespace `ns` (what the events
@@ -161,47 +209,70 @@ mod tests {
 
     #[test]
     fn reads_need_ro_and_actions_need_rw() {
-        assert_eq!(needed("GET", "/ns/foo/vms").0, Access::Ro);
+        assert_eq!(needed("GET", "/ns/foo/vms"), Access::Ro);
         let info = "/api/v1/namespaces/foo/vm/info";
-        assert_eq!(needed("POST", info), (Access::Ro, info.to_string()));
+        assert_eq!(needed("POST", info), Access::Ro);
+        assert_eq!(needed("POST", "/api/v1/namespaces/foo/vm/top"), Access::Ro);
+        assert_eq!(needed("POST", "/api/v1/namespaces/foo/vlans"), Access::Ro);
+        assert_eq!(needed("POST", "/api/v1/file/list"), Access::Ro);
         assert_eq!(
-            needed("POST", "/api/v1/namespaces/foo/vm/top").0,
-            Access::Ro
-        );
-        assert_eq!(needed("POST", "/api/v1/namespaces/foo/vlans").0, Access::Ro);
-        assert_eq!(needed("POST", "/api/v1/file/list").0, Access::Ro);
-        assert_eq!(
-            needed("POST", "/api/v1/namespaces/foo/vm/screenshot").0,
+            needed("POST", "/api/v1/namespaces/foo/vm/screenshot"),
             Access::Rw,
             "vm screenshot … file <path> writes"
         );
         assert_eq!(
-            needed("POST", "/api/v1/namespaces/foo/vm/start").0,
+            needed("POST", "/api/v1/namespaces/foo/vm/start"),
             Access::Rw
         );
         assert_eq!(
-            needed("DELETE", "/api/v1/namespaces/foo/vm/config").0,
+            needed("DELETE", "/api/v1/namespaces/foo/vm/config"),
             Access::Rw
         );
         assert_eq!(
-            needed("POST", "/api/v1/namespaces/foo/vm/launch").0,
+            needed("POST", "/api/v1/namespaces/foo/vm/launch"),
             Access::Rw
         );
     }
 
+    fn strings(kv: &[(&str, &str)]) -> Args {
+        let mut a = Args::default();
+        for (k, v) in kv {
+            a.strings.insert(k.to_string(), v.to_string());
+        }
+        a
+    }
+
     #[test]
-    fn the_command_endpoint_is_checked_as_a_global_path() {
+    fn a_command_line_may_do_what_the_endpoints_allow() {
         let foo = [rule("/api/v1/namespaces/foo/", Access::Rw)];
-        assert!(!allows(&foo, "POST", "/api/v1/namespaces/foo/command"));
-        let cmd = [rule("/api/v1/command", Access::Rw)];
-        assert!(allows(&cmd, "POST", "/api/v1/namespaces/bar/command"));
-        let ro_all = [rule("/", Access::Ro)];
-        assert!(!allows(&ro_all, "POST", "/api/v1/namespaces/foo/command"));
-        assert!(allows(
-            &[rule("/", Access::Rw)],
-            "POST",
-            "/api/v1/namespaces/x/command"
-        ));
+        let none = Args::default();
+        assert!(is_command_endpoint("/api/v1/namespaces/bar/command"));
+        assert!(open_to_signed_in("/api/v1/namespaces/bar/command"));
+        assert_eq!(command_allowed(&foo, "vm_info", "foo", &none), Ok(()));
+        assert_eq!(command_allowed(&foo, "vm_kill", "foo", &none), Ok(()));
+        let e = command_allowed(&foo, "vm_kill", "bar", &none).unwrap_err();
+        assert_eq!(e, "forbidden: POST /api/v1/namespaces/bar/vm/kill");
+        let enter = |ns: &str| strings(&[("name", ns)]);
+        assert_eq!(
+            command_allowed(&foo, "namespace", "foo", &enter("foo")),
+            Ok(())
+        );
+        assert!(command_allowed(&foo, "namespace", "bar", &enter("bar")).is_err());
+        assert!(
+            command_allowed(&foo, "namespace", "foo", &none).is_err(),
+            "the list is global"
+        );
+        assert!(command_allowed(&foo, "shell", "foo", &none).is_err());
+        assert!(command_allowed(&foo, "alias", "foo", &none).is_err());
+        let ro = [rule("/api/v1/namespaces/foo/", Access::Ro)];
+        assert_eq!(command_allowed(&ro, "vm_info", "foo", &none), Ok(()));
+        assert!(command_allowed(&ro, "vm_start", "foo", &none).is_err());
+        let admin = [rule("/", Access::Rw)];
+        assert_eq!(command_allowed(&admin, "alias", "x", &none), Ok(()));
+        assert_eq!(command_allowed(&admin, "shell", "x", &none), Ok(()));
+        let state = [rule(SERVER_STATE, Access::Rw)];
+        assert_eq!(command_allowed(&state, "env", "x", &none), Ok(()));
+        assert!(command_allowed(&state, "vm_info", "x", &none).is_err());
     }
 
     #[test]
