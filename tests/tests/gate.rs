@@ -70,3 +70,27 @@ async fn a_gated_session_runs_only_what_the_gate_allows() {
     let out = app.script_in("foo", &["vm config memory"]).await;
     assert!(out.contains("128"), "{out}");
 }
+
+#[tokio::test]
+async fn an_operation_invoked_behind_a_gate_is_refused_as_forbidden() {
+    let app = TestApp::spawn().await;
+    let mut args = ferromega_api::Args::default();
+    args.strings.insert("value".into(), "64".into());
+    let mut bar = Session::in_namespace("bar").gated(only("foo"));
+    let r = app
+        .cp
+        .invoke(&mut bar, "vm_config_memory", args.clone())
+        .await;
+    assert_eq!(
+        r.map(|_| ()),
+        Err(ferromega_domain::DomainError::Forbidden(
+            "forbidden: vm_config_memory in bar".into()
+        ))
+    );
+    let mut foo = Session::in_namespace("foo").gated(only("foo"));
+    assert!(app
+        .cp
+        .invoke(&mut foo, "vm_config_memory", args)
+        .await
+        .is_ok());
+}

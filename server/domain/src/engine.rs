@@ -244,6 +244,14 @@ impl ControlPlane {
         let (index, spec) = ferromega_command::handlers::by_name(name)
             .filter(|(_, h)| h.scope != Scope::Builtin)
             .ok_or_else(|| DomainError::NotFound(format!("unknown operation: {name}")))?;
+        if let Some(gate) = &session.gate {
+            let ns = match (name, args.string("name")) {
+                ("namespace", Some(entered)) => entered,
+                _ => session.namespace.as_str(),
+            };
+            gate.check(name, ns, &args)
+                .map_err(DomainError::Forbidden)?;
+        }
         if !matches!(name, "namespace" | "read" | "ns_run") {
             let mut args = args;
             if self.output_flags().preprocess {
