@@ -16,6 +16,7 @@ use ferromega_command::handlers::HANDLERS;
 use ferromega_command::render::{self, Flags, Mode};
 use ferromega_command::{Command, Scope};
 
+use crate::gate::{gate_check, Gate};
 use crate::namespace::DEFAULT_NAMESPACE;
 use crate::{lock, ControlPlane, DomainError};
 
@@ -30,38 +31,6 @@ pub struct Session {
     /// When set, asked before every operation the session runs — nested ones
     /// (`namespace bar (…)`, the lines of a `read`) included.
     pub gate: Option<Gate>,
-}
-
-/// Says whether a caller may run operation `name` in namespace `ns` with `args`
-/// (`Err` holds the refusal). The HTTP layer builds one from the caller's auth rules, so
-/// a command line may do no more than the caller's requests to each operation's own
-/// endpoint. Builtins are asked only when they change server-wide state (`alias`,
-/// `unalias`, `env`, an output flag set without a command); `namespace` is asked with
-/// the namespace it enters.
-#[derive(Clone)]
-pub struct Gate(std::sync::Arc<GateFn>);
-
-/// The check inside a [`Gate`].
-pub type GateFn = dyn Fn(&str, &str, &Args) -> Result<(), String> + Send + Sync;
-
-impl Gate {
-    /// A gate asking `f`.
-    pub fn new(
-        f: impl Fn(&str, &str, &Args) -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
-        Gate(std::sync::Arc::new(f))
-    }
-
-    /// Whether `name` may run in `ns` with `args`.
-    pub fn check(&self, name: &str, ns: &str, args: &Args) -> Result<(), String> {
-        (self.0)(name, ns, args)
-    }
-}
-
-impl std::fmt::Debug for Gate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Gate")
-    }
 }
 
 impl Default for Session {
@@ -104,7 +73,7 @@ pub(crate) fn compile(line: &str) -> Result<Option<Command>, CompileError> {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-const FLAG_BUILTINS: &[&str] = &[
+pub(crate) const FLAG_BUILTINS: &[&str] = &[
     "csv",
     "json",
     "headers",
@@ -181,30 +150,6 @@ fn render_batches(raw: Vec<RawBatch>) -> Vec<Batch> {
             Batch { resp, rendered }
         })
         .collect()
-}
-
-/// Whether builtin `name` as called in `cmd` changes server-wide state.
-fn changes_server_state(name: &str, cmd: &Command) -> bool {
-    match name {
-        "alias" | "unalias" | "env" => true,
-        _ if FLAG_BUILTINS.contains(&name) => cmd.sub.is_none() && bool_choice(&cmd.args).is_some(),
-        _ => false,
-    }
-}
-
-/// Asks the session's gate, if any, about `cmd` (see [`Gate`]).
-fn gate_check(session: &Session, scope: Scope, name: &str, cmd: &Command) -> Result<(), String> {
-    let Some(gate) = &session.gate else {
-        return Ok(());
-    };
-    if scope == Scope::Builtin && !changes_server_state(name, cmd) {
-        return Ok(());
-    }
-    let ns = match (name, cmd.args.string("name")) {
-        ("namespace", Some(entered)) => entered,
-        _ => session.namespace.as_str(),
-    };
-    gate.check(name, ns, &cmd.args)
 }
 
 impl ControlPlane {
