@@ -56,6 +56,44 @@ pub fn guest_images() -> PathBuf {
     dir
 }
 
+/// Builds `ferromega-agent` as a static binary (the container image has no libc).
+pub fn static_agent() -> PathBuf {
+    let target = workspace().join("target").join("cc-agent");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "ferromega-agent",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(workspace())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the static agent failed");
+    target.join("x86_64-unknown-linux-gnu/release/ferromega-agent")
+}
+
+/// A copy of the container image `image` in `dir`, with a freshly built agent in it.
+pub fn image_with_agent(image: &Path, dir: &Path) -> PathBuf {
+    let fs = dir.join("minicccfs");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(image)
+        .arg(&fs)
+        .status()
+        .expect("cp runs");
+    assert!(status.success(), "copying the container image failed");
+    std::fs::copy(static_agent(), fs.join("usr/bin/ferromega-agent"))
+        .expect("copying the agent into the image");
+    fs
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

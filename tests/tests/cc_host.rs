@@ -16,53 +16,15 @@
 )]
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{image, info, ok, run, server, workspace};
-
-/// Builds `ferromega-agent` as a static binary (the container image has no libc).
-fn static_agent() -> PathBuf {
-    let target = workspace().join("target").join("cc-agent");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "-p",
-            "ferromega-agent",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-        ])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target)
-        .current_dir(workspace())
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the static agent failed");
-    target.join("x86_64-unknown-linux-gnu/release/ferromega-agent")
-}
-
-/// A copy of the container image with the agent in it.
-fn image_with_agent(dir: &Path) -> PathBuf {
-    let fs = dir.join("minicccfs");
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(image())
-        .arg(&fs)
-        .status()
-        .unwrap();
-    assert!(status.success(), "copying the container image failed");
-    std::fs::copy(static_agent(), fs.join("usr/bin/ferromega-agent")).unwrap();
-    fs
-}
+use ferromega_tests::host::image_with_agent;
+use support::{image, info, ok, run, server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cc_exec_hostname_answers_from_a_container() {
     let (tmp, base, server) = server("fm-cc-host-");
-    let fs = image_with_agent(tmp.path());
+    let fs = image_with_agent(&image(), tmp.path());
     let c = server.client();
     let uuid = "a5e980ca-3958-48cc-92e9-93d50c0157ad";
     ok(&c, &format!("vm config filesystem {}", fs.display())).await;

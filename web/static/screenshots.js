@@ -49,7 +49,8 @@ async function refresh() {
 
 let reload = 0;
 watchEvents((ev) => {
-  if (ev.type === 'snapshot') return;
+  // A screenshot event is this page's own doing (each load takes screenshots).
+  if (ev.type === 'snapshot' || ev.type === 'screenshot') return;
   const mine = (ev.vm && ev.vm.namespace === ns) || ev.namespace === ns;
   if (!mine) return;
   clearTimeout(reload);

@@ -1,11 +1,15 @@
-//! What several benchmarks share: finding the `ferromega` binary, starting a server on a
-//! free port over a temporary base, and reading a process's resident memory.
+//! What several benchmarks share: finding the `ferromega` binary and the images, a
+//! server on a temporary base, running a command line, and reading a process's resident
+//! memory.
 
-use std::ffi::OsStr;
+#![allow(dead_code, reason = "each benchmark uses part of it")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use ferromega_client::Client;
 
 /// The `ferromega` binary: `flag`, else `$FERROMEGA_BIN`, else the one next to this
 /// program (`cargo build --release --workspace` puts them side by side).
@@ -27,10 +31,6 @@ pub fn binary(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// Resident memory of process `pid` in KiB (`VmRSS`), 0 when it cannot be read.
-#[allow(
-    dead_code,
-    reason = "the VM and container launch benchmarks use it; vnc-relay does not"
-)]
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -41,37 +41,125 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `bin serve` on a free loopback port over a fresh temporary base named with `prefix`,
-/// logging errors to `<base>/server.log`, with `extra` flags. Not waited for: the caller
-/// knows what "ready" means to it. Returns the process, `127.0.0.1:<port>` and the base.
-#[allow(
-    dead_code,
-    reason = "the container launch and tls-auth benchmarks use it; the others do not"
-)]
-pub fn spawn_serve(
-    bin: &Path,
-    prefix: &str,
-    extra: &[&OsStr],
-) -> anyhow::Result<(Child, String, tempfile::TempDir)> {
-    let base = tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .context("cannot create a temporary base")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--base")
-        .arg(base.path())
-        .args(["--addr", &addr, "--level", "error", "--logfile"])
-        .arg(base.path().join("server.log"))
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    Ok((child, addr, base))
+/// The server; its containers are cleared and it is stopped when dropped.
+pub struct Server {
+    /// The server process.
+    pub child: Child,
+    /// Its HTTP address.
+    pub addr: String,
+    _base: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SIGTERM: the server's graceful shutdown clears (kills) its containers.
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// The server's files directory.
+    pub fn files_dir(&self) -> PathBuf {
+        self._base.path().join("files")
+    }
+
+    /// Starts `bin serve` on a free port over a temporary base.
+    pub async fn start(bin: &Path) -> anyhow::Result<Server> {
+        Server::start_with(bin, &[], |addr| Ok(Client::new(addr))).await
+    }
+
+    /// Starts `bin serve` with `extra` flags; `client` makes, from the address, the client
+    /// that waits for it to answer (one that speaks TLS or carries credentials).
+    pub async fn start_with(
+        bin: &Path,
+        extra: &[&std::ffi::OsStr],
+        client: impl Fn(&str) -> anyhow::Result<Client>,
+    ) -> anyhow::Result<Server> {
+        let base = tempfile::Builder::new()
+            .prefix("fm-bench-")
+            .tempdir()
+            .context("cannot create a temporary base")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(bin)
+            .arg("serve")
+            .arg("--base")
+            .arg(base.path())
+            // TCG as the other benchmarks: guests never boot under KVM on these machines.
+            .args([
+                "--addr",
+                &addr,
+                "--accel",
+                "tcg",
+                "--level",
+                "error",
+                "--logfile",
+            ])
+            .arg(base.path().join("server.log"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
+        let mut server = Server {
+            child,
+            addr,
+            _base: base,
+        };
+        let client = client(&server.addr)?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.command("minimega", "version").await.is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!("server exited: {status}");
+            }
+            if Instant::now() > deadline {
+                bail!("server at {} did not answer within 30 s", server.addr);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(server)
+    }
+}
+
+/// Runs a command line, failing on an error reply.
+pub async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
+    let reply = c.command("minimega", line).await?;
+    for r in reply.batches.iter().flat_map(|b| &b.resp) {
+        if !r.error.is_empty() {
+            bail!("`{line}`: {}", r.error);
+        }
+    }
+    Ok(())
+}
+
+/// The container image `minicccfs` in `flag`, `$FERROMEGA_IMAGES` or target/images.
+pub fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let dir = flag
+        .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("target/images"));
+    let fs = dir.join("minicccfs");
+    if !fs.join("init").is_file() {
+        bail!(
+            "{} missing: run `misc/images/build {}`",
+            fs.display(),
+            dir.display()
+        );
+    }
+    Ok(std::fs::canonicalize(fs)?)
 }

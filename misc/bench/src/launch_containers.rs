@@ -7,8 +7,7 @@
 //! every error path) its containers are cleared (`clear all`, or SIGTERM, whose graceful
 //! shutdown clears them) before it goes, so no container outlives the benchmark.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -18,7 +17,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::{binary, rss_kib, spawn_serve};
+use common::{binary, find_image, ok, rss_kib, Server};
 
 /// Launch and start N containers through ferromega; report the rate and memory.
 #[derive(Debug, Parser)]
@@ -38,67 +37,6 @@ struct Opts {
     bin: Option<PathBuf>,
 }
 
-/// The server; its containers are cleared and it is stopped when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    _base: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGTERM: the server's graceful shutdown clears (kills) its containers.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    async fn start(bin: &Path) -> anyhow::Result<Server> {
-        let (child, addr, base) = spawn_serve(bin, "fm-ct-bench-", &[])?;
-        let mut server = Server {
-            child,
-            addr,
-            _base: base,
-        };
-        let client = Client::new(&server.addr);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.command("minimega", "version").await.is_err() {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("server exited: {status}");
-            }
-            if Instant::now() > deadline {
-                bail!("server at {} did not answer within 30 s", server.addr);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(server)
-    }
-}
-
-/// Runs a command line, failing on an error reply.
-async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
-    let reply = c.command("minimega", line).await?;
-    for r in reply.batches.iter().flat_map(|b| &b.resp) {
-        if !r.error.is_empty() {
-            bail!("`{line}`: {}", r.error);
-        }
-    }
-    Ok(())
-}
-
 /// (RUNNING, ERROR, total) over `vm info`; the first error text, if any.
 async fn census(c: &Client) -> anyhow::Result<(usize, usize, usize, Option<String>)> {
     let r = c.invoke("vm_info", "minimega", &Args::default()).await?;
@@ -116,21 +54,6 @@ async fn census(c: &Client) -> anyhow::Result<(usize, usize, usize, Option<Strin
     let errors: Vec<_> = t.tabular.iter().filter(|r| r[state] == "ERROR").collect();
     let first = errors.first().map(|r| r[tags].clone());
     Ok((running, errors.len(), t.tabular.len(), first))
-}
-
-fn find_image(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let dir = flag
-        .or_else(|| std::env::var_os("FERROMEGA_IMAGES").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/images"));
-    let fs = dir.join("minicccfs");
-    if !fs.join("init").is_file() {
-        bail!(
-            "{} missing: run `misc/images/build {}`",
-            fs.display(),
-            dir.display()
-        );
-    }
-    Ok(std::fs::canonicalize(fs)?)
 }
 
 #[tokio::main]

@@ -8,7 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -37,39 +37,21 @@ struct Opts {
     bin: Option<PathBuf>,
 }
 
-/// A `ferromega serve` on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    _base: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(bin: &Path, extra: &[&std::ffi::OsStr], tls: bool) -> anyhow::Result<Server> {
-        let mut flags: Vec<&std::ffi::OsStr> = vec!["--accel".as_ref(), "tcg".as_ref()];
-        flags.extend_from_slice(extra);
-        let (child, addr, base) = common::spawn_serve(bin, "ferromega-bench-tls-", &flags)?;
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(&addr).is_err() {
-            if Instant::now() > deadline {
-                bail!("the server did not listen on {addr}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let scheme = if tls { "https" } else { "http" };
-        Ok(Server {
-            child,
-            url: format!("{scheme}://{addr}"),
-            _base: base,
-        })
-    }
+/// Starts a server with `extra` flags, waiting for it through a client with `creds`;
+/// returns it and its URL.
+async fn start(
+    bin: &Path,
+    extra: &[&std::ffi::OsStr],
+    tls: bool,
+    creds: &Credentials,
+) -> anyhow::Result<(common::Server, String)> {
+    let scheme = if tls { "https" } else { "http" };
+    let server = common::Server::start_with(bin, extra, |addr| {
+        Ok(Client::connect(&format!("{scheme}://{addr}"), creds)?)
+    })
+    .await?;
+    let url = format!("{scheme}://{}", server.addr);
+    Ok((server, url))
 }
 
 /// Runs `ferromega auth …` with `stdin`; its standard output.
@@ -162,19 +144,6 @@ async fn main() -> anyhow::Result<()> {
         "",
     )?;
 
-    let plain = Server::start(&bin, &[], false)?;
-    let tls = Server::start(
-        &bin,
-        &[
-            "--tls-cert".as_ref(),
-            cert.as_os_str(),
-            "--tls-key".as_ref(),
-            key.as_os_str(),
-        ],
-        true,
-    )?;
-    let authed = Server::start(&bin, &["--auth".as_ref(), f], false)?;
-
     let none = Credentials::default();
     let ca = Credentials {
         ca: Some(std::fs::read(&cert)?),
@@ -188,22 +157,31 @@ async fn main() -> anyhow::Result<()> {
         user: Some(("bench-user".into(), "bench-password".into())),
         ..Credentials::default()
     };
+    let (_plain, plain_url) = start(&bin, &[], false, &none).await?;
+    let tls_flags = [
+        "--tls-cert".as_ref(),
+        cert.as_os_str(),
+        "--tls-key".as_ref(),
+        key.as_os_str(),
+    ];
+    let (_tls, tls_url) = start(&bin, &tls_flags, true, &ca).await?;
+    let (_authed, authed_url) = start(&bin, &["--auth".as_ref(), f], false, &bearer).await?;
 
     // The first Basic request pays argon2; later ones hit the cache.
     let t = Instant::now();
-    Client::connect(&authed.url, &basic)?
+    Client::connect(&authed_url, &basic)?
         .invoke("vm_info", "minimega", &Args::default())
         .await?;
     let first_basic = t.elapsed().as_secs_f64() * 1000.0;
 
-    let http_fresh = fresh_ms(&plain.url, &none, opts.fresh).await?;
-    let https_fresh = fresh_ms(&tls.url, &ca, opts.fresh).await?;
+    let http_fresh = fresh_ms(&plain_url, &none, opts.fresh).await?;
+    let https_fresh = fresh_ms(&tls_url, &ca, opts.fresh).await?;
     let (c, s) = (opts.clients, opts.seconds);
     let modes = [
-        Client::connect(&plain.url, &none)?,
-        Client::connect(&tls.url, &ca)?,
-        Client::connect(&authed.url, &bearer)?,
-        Client::connect(&authed.url, &basic)?,
+        Client::connect(&plain_url, &none)?,
+        Client::connect(&tls_url, &ca)?,
+        Client::connect(&authed_url, &bearer)?,
+        Client::connect(&authed_url, &basic)?,
     ];
     let mut rates: [Vec<f64>; 4] = Default::default();
     for _ in 0..opts.rounds.max(1) {

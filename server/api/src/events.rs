@@ -56,6 +56,33 @@ pub enum Event {
         /// Its name.
         name: String,
     },
+    /// A new screenshot of a VM was taken (`vm screenshot`); fetch it with that operation.
+    /// The image itself is not carried, so a burst of screenshots cannot fill the stream.
+    Screenshot {
+        /// Its namespace.
+        namespace: String,
+        /// Its ID.
+        id: u64,
+        /// Its name.
+        name: String,
+        /// Size of the PNG, bytes.
+        bytes: u64,
+    },
+    /// This host's figures of the last second (sent once a second).
+    HostStats {
+        /// Host that sent it.
+        host: String,
+        /// Unix time, seconds.
+        t: u64,
+        /// CPU busy, percent of all CPUs.
+        cpu: f32,
+        /// Memory used, MB.
+        mem: f32,
+        /// MB/s received by the VMs' NICs.
+        rx: f32,
+        /// MB/s sent by the VMs' NICs.
+        tx: f32,
+    },
 }
 
 /// A console ticket: open the console with `GET <url>` (a WebSocket) before it expires.

@@ -1,7 +1,7 @@
 //! cc-proto: the messages of the cc link between the server and `ferromega-agent`, and
 //! their framing.
 //!
-//! # Framing (version 1)
+//! # Framing (versions 1 and 2)
 //!
 //! Each direction is a sequence of frames: a big-endian `u32` length followed by that
 //! many bytes of one JSON-encoded [`Message`]. Frames longer than [`MAX_FRAME`] are a
@@ -18,92 +18,48 @@
 //!   ◄──────────── Commands{[Command]} ─   whenever commands are added (IDs ascending)
 //!   ── Response{CommandResponse} ─────►   once per command, in ID order
 //!   ── Heartbeat ─────────────────────►   every HEARTBEAT_SECS
+//!
+//!   ── FileGet{name, offset} ─────────►   for each file a command sends
+//!   ◄──── FileChunk{name, offset, data} ─   one part (≤ CHUNK bytes) per FileGet
+//!   ── FileData{id, path, offset, data} ►   parts of files the command receives
+//!   ── Processes{…} / Tags{…} ─────────►   when they change
+//!   ◄── TunnelOpen/TunnelData/TunnelClose ─►  tunnels, either way (tids: server's
+//!                                             from 1, agent's from 2^63)
+//!   ◄──────────── RtunnelListen{port, …} ─   `cc rtunnel`
+//!   ◄────────── Pipe{name, mode, data} ──►   plumbing
 //! ```
 //!
+//! Binary data (file parts, tunnel bytes) travels as base64 strings. A `Hello` on a
+//! link that is already up (a rebooted guest behind a virtio port that stayed open)
+//! starts the session again; commands the UUID already answered are not sent again.
+//!
 //! A version mismatch is logged by both sides, never fatal: fields are added, not
-//! changed, and unknown fields are ignored.
+//! changed, and unknown fields are ignored. Version 2 added everything after
+//! `Heartbeat`.
 
 use std::io;
 
-use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+mod message;
+pub mod tunnel;
+
+pub use message::{Command, CommandResponse, Hello, Message, PipeMode, Process, SendFile};
+
 /// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+
+/// The largest part of a file or tunnel stream one frame carries, in bytes.
+pub const CHUNK: usize = 1024 * 1024;
+
+/// The first tunnel ID the agent gives to connections it accepts.
+pub const AGENT_TID_BASE: u64 = 1 << 63;
 
 /// The largest frame either side accepts, in bytes.
 pub const MAX_FRAME: u32 = 16 * 1024 * 1024;
 
 /// Seconds between the agent's heartbeats.
 pub const HEARTBEAT_SECS: u64 = 5;
-
-/// What an agent tells about itself when it connects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Hello {
-    /// The agent's protocol version.
-    pub version: u32,
-    /// The VM's UUID (lower case).
-    pub uuid: String,
-    /// The guest's hostname.
-    pub hostname: String,
-    /// The guest's architecture (`x86_64`).
-    pub arch: String,
-    /// The guest's operating system (`linux`).
-    pub os: String,
-    /// Addresses of the guest's interfaces that have a MAC address.
-    pub ips: Vec<String>,
-    /// MAC addresses of the guest's interfaces.
-    pub macs: Vec<String>,
-}
-
-/// One command for the agent to run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Command {
-    /// Its ID; agents run commands in ascending ID order, each once.
-    pub id: u64,
-    /// Start it and answer at once, without waiting or capturing output.
-    pub background: bool,
-    /// Program and arguments.
-    pub argv: Vec<String>,
-}
-
-/// What running one command gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct CommandResponse {
-    /// The command's ID.
-    pub id: u64,
-    /// Its standard output (empty for background commands).
-    pub stdout: String,
-    /// Its standard error, or why it could not run.
-    pub stderr: String,
-}
-
-/// One frame's content.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Message {
-    /// Agent → server, first frame.
-    Hello(Hello),
-    /// Server → agent: accepted.
-    Welcome {
-        /// The server's protocol version.
-        version: u32,
-    },
-    /// Server → agent: refused; the server closes the link.
-    Refused {
-        /// Why.
-        reason: String,
-    },
-    /// Server → agent: commands to run.
-    Commands {
-        /// The commands, by ascending ID.
-        commands: Vec<Command>,
-    },
-    /// Agent → server: one command's result.
-    Response(CommandResponse),
-    /// Agent → server: still alive.
-    Heartbeat,
-}
 
 /// Writes one frame.
 pub async fn write_frame<W: AsyncWrite + Unpin>(w: &mut W, msg: &Message) -> io::Result<()> {
@@ -141,6 +97,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<Me
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad frame: {e}")))
 }
 
+/// serde of bytes as a base64 string.
+mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,13 +129,14 @@ mod tests {
                 os: "linux".into(),
                 ips: vec!["10.0.0.2".into()],
                 macs: vec!["00:11:22:33:44:55".into()],
+                ..Hello::default()
             }),
             Message::Welcome { version: VERSION },
             Message::Commands {
                 commands: vec![Command {
                     id: 1,
-                    background: false,
                     argv: vec!["hostname".into()],
+                    ..Command::default()
                 }],
             },
             Message::Response(CommandResponse {
@@ -172,6 +145,18 @@ mod tests {
                 stderr: String::new(),
             }),
             Message::Heartbeat,
+            Message::FileChunk {
+                name: "a/b".into(),
+                offset: 0,
+                size: 3,
+                perm: 0o644,
+                data: vec![0, 255, 7],
+                error: None,
+            },
+            Message::TunnelData {
+                tid: AGENT_TID_BASE + 1,
+                data: b"hello".to_vec(),
+            },
         ];
         let sent = msgs.clone();
         let writer = tokio::spawn(async move {

@@ -857,6 +857,85 @@ fn networking() -> Vec<HandlerSpec> {
             "Stop the namespace's captures.",
         ),
         h(
+            "vnc",
+            Broadcast,
+            &["vnc"],
+            "list vnc recordings and playbacks",
+            "Table name | type | time | filename of the namespace's kb and fb recordings \
+             (time since they started) and kb playbacks (time remaining, or PAUSED).",
+        ),
+        h(
+            "vnc_record",
+            Local,
+            &["vnc <record,> <kb,fb> <vm name> <filename>"],
+            "record a KVM VM's keyboard/mouse or framebuffer",
+            "kb: write every key and pointer event sent to the VM over VNC (dashboard \
+             consoles, playback, injection) as text, one <delta ns>:<event> a line. fb: \
+             record the VM's screen (raw RFB updates, about 10 a second) as gzipped chunks. \
+             Relative file names are in the files directory.",
+        ),
+        h(
+            "vnc_stop",
+            Broadcast,
+            &["vnc <stop,> <kb,fb> <vm name>", "vnc <stop,> <vm name>"],
+            "stop a recording or playback",
+            "With kb or fb, stop that recording of the VM; otherwise stop its kb playback.",
+        ),
+        h(
+            "vnc_play",
+            Broadcast,
+            &["vnc <play,> <vm name> <filename>"],
+            "play a kb recording into a VM",
+            "Send the events of a kb file to the VM with the recorded delays. Lines starting \
+             with # are comments; LoadFile,<file> plays another file (relative to this \
+             one's folder) in place.",
+        ),
+        h(
+            "vnc_pause",
+            Broadcast,
+            &["vnc <pause,> <vm name>"],
+            "pause a playback",
+            "Pause the VM's kb playback.",
+        ),
+        h(
+            "vnc_continue",
+            Broadcast,
+            &["vnc <continue,> <vm name>"],
+            "resume a playback",
+            "Resume the VM's paused kb playback.",
+        ),
+        h(
+            "vnc_step",
+            Broadcast,
+            &["vnc <step,> <vm name>"],
+            "send a playback's next event now",
+            "Skip the wait before the next event of the VM's kb playback.",
+        ),
+        h(
+            "vnc_getstep",
+            Broadcast,
+            &["vnc <getstep,> <vm name>"],
+            "show a playback's next event",
+            "Print the line of the kb playback the VM is waiting on.",
+        ),
+        h(
+            "vnc_inject",
+            Broadcast,
+            &["vnc <inject,> <vm name> <cmd>"],
+            "send one event to a VM",
+            "Send one event in the kb file syntax without the delay (KeyEvent,true,a; \
+             PointerEvent,1,10,20; LoadFile,<file>). During a playback it goes through it \
+             (a LoadFile plays before the rest); otherwise a key or pointer event is sent at \
+             once and a LoadFile starts a playback.",
+        ),
+        h(
+            "clear_vnc",
+            Broadcast,
+            &["clear vnc"],
+            "stop every recording and playback",
+            "Stop the namespace's kb and fb recordings and kb playbacks.",
+        ),
+        h(
             "dnsmasq",
             Local,
             &["dnsmasq"],
@@ -972,12 +1051,128 @@ fn cc() -> Vec<HandlerSpec> {
             "Delete commands, or the responses on disk, by ID, prefix or all.",
         ),
         h(
+            "cc_send",
+            Broadcast,
+            &["cc <send,> <file>..."],
+            "send files to the clients",
+            "Queue files of the files directory (relative names are looked for in the \
+             namespace's folder first; globs allowed) for the clients to fetch into \
+             /tmp/miniccc/files/.",
+        ),
+        h(
+            "cc_recv",
+            Broadcast,
+            &["cc <recv,> <file>..."],
+            "receive files from the clients",
+            "Queue guest paths (globs allowed) for the clients to send back; they land in \
+             the command's response directory under their guest path.",
+        ),
+        h(
+            "cc_process_list",
+            Broadcast,
+            &["cc <process,> <list,> <vm name or uuid or all>"],
+            "list the clients' background processes",
+            "Table name | uuid | pid | command of the processes the clients started in the \
+             background and that still run.",
+        ),
+        h(
+            "cc_process_kill",
+            Broadcast,
+            &["cc <process,> <kill,> <pid or all>"],
+            "kill a background process",
+            "Queue a command that kills a process by PID, or (all) every process the \
+             clients started.",
+        ),
+        h(
+            "cc_process_killall",
+            Broadcast,
+            &["cc <process,> <killall,> <name>"],
+            "kill processes by name",
+            "Queue a command that kills every process of that name on the clients.",
+        ),
+        h(
+            "cc_log_level",
+            Broadcast,
+            &["cc <log,> <level,> <debug,info,warn,error,fatal>"],
+            "set the clients' log level",
+            "Queue a command that changes the agents' log level.",
+        ),
+        h(
+            "cc_listen",
+            Broadcast,
+            &["cc <listen,> <port>"],
+            "accept agents over TCP",
+            "Listen on a TCP port (all interfaces) for agents started with \
+             --path tcp:<host>:<port>.",
+        ),
+        h(
+            "cc_tunnel",
+            Broadcast,
+            &["cc <tunnel,> <uuid> <src port> <host> <dst port>"],
+            "forward a host port through a client",
+            "Like ssh -L: connections to 127.0.0.1:<src port> on this host are carried \
+             through the client to <host>:<dst port> as the guest sees it.",
+        ),
+        h(
+            "cc_rtunnel",
+            Broadcast,
+            &["cc <rtunnel,> <src port> <host> <dst port>"],
+            "forward a guest port to the host",
+            "Like ssh -R: every client matching the filter listens on <src port> and \
+             carries its connections to <host>:<dst port> as this host sees it.",
+        ),
+        h(
             "clear_cc",
             Broadcast,
             &["clear cc [commands,filter,prefix,responses]"],
             "reset command and control",
             "Clear commands (and reset IDs), the filter, the prefix or the responses; all \
              of them when none is named.",
+        ),
+    ]
+}
+
+fn plumbing() -> Vec<HandlerSpec> {
+    use Scope::*;
+    vec![
+        h(
+            "plumb",
+            Local,
+            &["plumb", "plumb <src> <dst>..."],
+            "plumb pipelines of processes and pipes",
+            "Without arguments, list the pipelines. Otherwise start one: each word is a \
+             program (when its first word is in PATH; quote it with its arguments) or a \
+             pipe name, and each stage reads what the one before it writes, line by line.",
+        ),
+        h(
+            "clear_plumb",
+            Broadcast,
+            &["clear plumb [pipeline]..."],
+            "stop pipelines",
+            "Stop the named pipelines (as plumb lists them), or all, killing their processes.",
+        ),
+        h(
+            "pipe",
+            Local,
+            &[
+                "pipe",
+                "pipe <pipe> <mode,> <all,round-robin,random>",
+                "pipe <pipe> <log,> <true,false>",
+                "pipe <pipe> <via,> <command>...",
+                "pipe <pipe> <data>",
+            ],
+            "named pipes",
+            "Without arguments, table name | mode | readers | writers | via | last message. \
+             Otherwise write a message into a pipe, or set how it delivers (to all readers, \
+             in turn, or one at random), whether it logs, or a program each message passes \
+             through on its way to each reader.",
+        ),
+        h(
+            "clear_pipe",
+            Broadcast,
+            &["clear pipe [pipe]", "clear pipe <pipe> <mode,log,via>"],
+            "delete pipes or reset their settings",
+            "Delete a pipe (or all), or reset its mode, log or via.",
         ),
     ]
 }
@@ -994,6 +1189,7 @@ pub static HANDLERS: LazyLock<Vec<HandlerSpec>> = LazyLock::new(|| {
     v.extend(disks());
     v.extend(networking());
     v.extend(cc());
+    v.extend(plumbing());
     v
 });
 

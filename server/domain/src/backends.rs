@@ -31,6 +31,11 @@ pub trait HostSystem: Send + Sync {
     fn run<'a>(&'a self, argv: &'a [String]) -> BoxFuture<'a, Result<ProgramOutput, String>>;
     /// Start `argv` and return at once; its output goes to the log.
     fn spawn_background(&self, argv: &[String]) -> Result<u32, String>;
+    /// Start `argv` with its standard input and output handed to the caller (its
+    /// standard error goes to the log): `plumb` stages and pipe `via` programs.
+    fn spawn_piped(&self, argv: &[String]) -> Result<PipedProcess, String>;
+    /// Whether `program` resolves through PATH (or is a path to a file).
+    fn in_path(&self, program: &str) -> bool;
     /// Problems with the host's external programs, empty when all is well.
     fn check(&self) -> BoxFuture<'_, Vec<String>>;
     /// Figures about the server process for `debug` (name, value), in column order.
@@ -47,6 +52,27 @@ pub trait HostSystem: Send + Sync {
     fn process_sample(&self, pids: &[u32]) -> Vec<ProcSample>;
     /// Clock ticks per second (`CLK_TCK`).
     fn clock_ticks_per_second(&self) -> u64;
+}
+
+/// A process whose standard input and output the domain drives. Dropping `kill` (or
+/// sending on it) kills the process.
+pub struct PipedProcess {
+    /// Its PID.
+    pub pid: u32,
+    /// Its standard input.
+    pub stdin: Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// Its standard output.
+    pub stdout: Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+    /// Resolves when it has exited.
+    pub exited: BoxFuture<'static, ()>,
+    /// Kills it.
+    pub kill: tokio::sync::oneshot::Sender<()>,
+}
+
+impl std::fmt::Debug for PipedProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PipedProcess({})", self.pid)
+    }
 }
 
 /// Figures of this host for `host`.

@@ -80,6 +80,28 @@ impl ControlPlane {
         self.inner.events.send(Event::Vm { vm: summary(vm) });
     }
 
+    /// Tells listeners that a screenshot of `vm` of `bytes` bytes was taken.
+    pub(crate) fn emit_screenshot(&self, vm: &Vm, bytes: usize) {
+        self.inner.events.send(Event::Screenshot {
+            namespace: vm.namespace.clone(),
+            id: vm.id,
+            name: vm.name.clone(),
+            bytes: bytes as u64,
+        });
+    }
+
+    /// Tells listeners this host's figures of the last sample.
+    pub(crate) fn emit_host_stats(&self, p: &crate::graphs::Point) {
+        self.inner.events.send(Event::HostStats {
+            host: self.host().to_string(),
+            t: p.t,
+            cpu: p.cpu,
+            mem: p.mem,
+            rx: p.rx,
+            tx: p.tx,
+        });
+    }
+
     /// Tells listeners that `vm` is gone.
     pub(crate) fn emit_removed(&self, vm: &Vm) {
         self.inner.events.send(Event::VmRemoved {

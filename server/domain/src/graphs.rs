@@ -318,6 +318,7 @@ impl ControlPlane {
         prev.host_cpu = Some((hs.cpu_busy_ticks, hs.cpu_total_ticks));
         prev.cpu = samples.iter().map(|s| (s.pid, s.cpu_ticks)).collect();
         prev.nics = nics;
+        self.emit_host_stats(&host);
         let mut g = lock(&self.inner.graphs);
         g.host.push(host);
         // VMs no longer in any namespace (flushed) lose their rings; stopped ones keep them.

@@ -16,9 +16,11 @@ pub mod graphs;
 pub mod namespace;
 pub mod network;
 mod ops;
+pub mod plumber;
 mod preprocess;
 pub mod vlans;
 pub mod vm;
+pub mod vnc;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,7 @@ struct Inner {
     events: events::EventBus,
     net: Mutex<ops::net::NetState>,
     graphs: graphs::SharedStore,
+    vnc: Mutex<vnc::VncState>,
 }
 
 /// The control plane: one per server, cheap to clone, shared by every front end.
@@ -108,6 +111,7 @@ impl ControlPlane {
                 events: events::EventBus::new(),
                 net: Mutex::new(ops::net::NetState::default()),
                 graphs: Mutex::default(),
+                vnc: Mutex::default(),
             }),
         };
         cp.namespace_or_create(DEFAULT_NAMESPACE);

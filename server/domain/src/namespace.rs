@@ -84,6 +84,8 @@ pub struct Namespace {
     pub vms: BTreeMap<u64, Vm>,
     /// The namespace's command-and-control server.
     pub cc: crate::cc::CcServer,
+    /// Its named pipes and plumb pipelines.
+    pub plumber: crate::plumber::Plumber,
 }
 
 impl Namespace {
@@ -101,6 +103,7 @@ impl Namespace {
             vm_counter: 0,
             vms: BTreeMap::new(),
             cc: crate::cc::CcServer::default(),
+            plumber: crate::plumber::Plumber::default(),
         }
     }
 

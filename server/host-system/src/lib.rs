@@ -3,7 +3,9 @@
 
 use std::process::Stdio;
 
-use ferromega_domain::backends::{BoxFuture, HostStats, HostSystem, ProcSample, ProgramOutput};
+use ferromega_domain::backends::{
+    BoxFuture, HostStats, HostSystem, PipedProcess, ProcSample, ProgramOutput,
+};
 
 mod proc;
 
@@ -92,6 +94,60 @@ impl HostSystem for LinuxSystem {
             }
         });
         Ok(pid)
+    }
+
+    fn spawn_piped(&self, argv: &[String]) -> Result<PipedProcess, String> {
+        let (program, rest) = argv.split_first().ok_or("no program given")?;
+        let mut child = tokio::process::Command::new(program)
+            .args(rest)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| spawn_error(program, &e))?;
+        let pid = child.id().unwrap_or(0);
+        let (stdin, stdout, stderr) =
+            match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+                (Some(i), Some(o), Some(e)) => (i, o, e),
+                _ => return Err(format!("{program}: no pipes")),
+            };
+        let (kill, killed) = tokio::sync::oneshot::channel::<()>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let name = program.clone();
+        tokio::spawn(async move {
+            let mut errors = String::new();
+            let mut stderr = stderr;
+            let read_errors = async {
+                use tokio::io::AsyncReadExt;
+                let _ = stderr.read_to_string(&mut errors).await;
+            };
+            let wait = async {
+                tokio::select! {
+                    status = child.wait() => status.ok(),
+                    _ = killed => {
+                        let _ = child.kill().await;
+                        None
+                    }
+                }
+            };
+            let (status, ()) = tokio::join!(wait, read_errors);
+            tracing::info!("piped {name} ({pid}) ended ({status:?}) {}", errors.trim());
+            let _ = done_tx.send(());
+        });
+        Ok(PipedProcess {
+            pid,
+            stdin: Box::pin(stdin),
+            stdout: Box::pin(stdout),
+            exited: Box::pin(async move {
+                let _ = done_rx.await;
+            }),
+            kill,
+        })
+    }
+
+    fn in_path(&self, program: &str) -> bool {
+        in_path(program)
     }
 
     fn check(&self) -> BoxFuture<'_, Vec<String>> {

@@ -14,6 +14,7 @@ mod cc;
 mod fields;
 mod kvm;
 mod net;
+mod vnc;
 
 /// What the call itself must give.
 enum Expect {
@@ -406,6 +407,7 @@ fn cases() -> Vec<Case> {
     ];
     v.extend(fields::field_cases());
     v.extend(kvm::kvm_cases());
+    v.extend(vnc::vnc_cases());
     v.extend(net::net_cases());
     v.extend(cc::cc_cases());
     v

@@ -1,29 +1,65 @@
-//! cc: one agent's link — handshake, pushing commands, writing responses to disk.
+//! cc: one agent's link — handshake, pushing commands, writing responses and received
+//! files to disk, serving the files commands send, tunnels, and pipe traffic.
 
+use std::collections::BTreeMap;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ferromega_cc_proto::{read_frame, write_frame, CommandResponse, Message, VERSION};
+use ferromega_cc_proto::tunnel::Tunnels;
+use ferromega_cc_proto::{
+    read_frame, write_frame, CommandResponse, Message, PipeMode, CHUNK, VERSION,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 
 use super::CcServer;
+use crate::plumber::Plumber;
 
 /// A client silent this long is dropped (minimega's reaper: 30 s, heartbeats every 5 s).
 const SILENCE: Duration = Duration::from_secs(30);
 
-/// Serves one agent over `stream` until it hangs up or misbehaves, writing responses
-/// under `responses`; `active` is told the client's UUID with `true` once accepted and
-/// `false` when it leaves. A link that belongs to one VM (its virtio port, its container
-/// socket) passes that VM's UUID as `owner`: an agent that cannot learn its UUID (a
-/// container on a host without DMI) sends an empty one and is taken to be the owner.
-pub async fn serve_link<S>(
-    server: CcServer,
-    responses: PathBuf,
-    owner: Option<String>,
-    stream: S,
-    active: impl Fn(&str, bool),
-) where
+/// What a link tells the rest of the server about its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// The client is connected (true) or gone (false).
+    Active(bool),
+    /// Tags set inside the guest.
+    Tags(BTreeMap<String, String>),
+    /// The client wrote a message into a pipe.
+    PipeWrite {
+        /// The pipe.
+        name: String,
+        /// The message.
+        data: String,
+    },
+}
+
+/// Told of a client's comings and goings, tags and pipe writes (its UUID, the event).
+pub type LinkHooks = Arc<dyn Fn(&str, LinkEvent) + Send + Sync>;
+
+/// What a link needs besides its stream.
+#[derive(Clone)]
+pub struct LinkContext {
+    /// The namespace's cc server.
+    pub server: CcServer,
+    /// The namespace's responses directory.
+    pub responses: PathBuf,
+    /// The files directory commands send files from.
+    pub files: PathBuf,
+    /// The namespace's pipes.
+    pub plumber: Plumber,
+    /// Told of the client's comings and goings, tags and pipe writes.
+    pub hooks: LinkHooks,
+}
+
+/// Serves one agent over `stream` until it hangs up or misbehaves. A link that belongs
+/// to one VM (its virtio port, its container socket) passes that VM's UUID as `owner`:
+/// an agent that cannot learn its UUID (a container on a host without DMI) sends an
+/// empty one and is taken to be the owner.
+pub async fn serve_link<S>(ctx: LinkContext, owner: Option<String>, stream: S)
+where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut r, mut w) = tokio::io::split(stream);
@@ -39,17 +75,15 @@ pub async fn serve_link<S>(
             return;
         }
     };
-    if hello.version != VERSION {
-        tracing::warn!(
-            "cc: client {} speaks version {}, we speak {VERSION}",
-            hello.uuid,
-            hello.version
-        );
-    }
+    check_version(&hello.uuid, hello.version);
     if hello.uuid.is_empty() {
-        hello.uuid = owner.unwrap_or_default();
+        hello
+            .uuid
+            .clone_from(owner.as_ref().unwrap_or(&String::new()));
     }
     let uuid = hello.uuid.to_lowercase();
+    let tags = hello.tags.clone();
+    let server = ctx.server.clone();
     let (conn, mut rx) = match server.connect(hello) {
         Ok(x) => x,
         Err(e) => {
@@ -69,12 +103,31 @@ pub async fn serve_link<S>(
         .await
         .is_ok()
     {
-        active(&uuid, true);
+        (ctx.hooks)(&uuid, LinkEvent::Active(true));
+        if !tags.is_empty() {
+            (ctx.hooks)(&uuid, LinkEvent::Tags(tags));
+        }
+        let (tunnels, mut tunnel_rx) = Tunnels::new(1);
+        server.set_tunnels(&uuid, tunnels.clone());
+        let (reply, mut replies) = mpsc::unbounded_channel::<Message>();
         let writer = async {
-            while let Some(m) = rx.recv().await {
+            loop {
+                let m = tokio::select! {
+                    m = rx.recv() => m,
+                    m = replies.recv() => m,
+                    Some(m) = tunnel_rx.recv() => Some(m),
+                };
+                let Some(m) = m else { break };
                 write_frame(&mut w, &m).await?;
             }
             Ok::<(), io::Error>(())
+        };
+        let mut link = Link {
+            ctx: ctx.clone(),
+            uuid: uuid.clone(),
+            reply,
+            tunnels: tunnels.clone(),
+            readers: Vec::new(),
         };
         let reader = async {
             loop {
@@ -83,13 +136,7 @@ pub async fn serve_link<S>(
                     io::Error::new(io::ErrorKind::TimedOut, "no heartbeat for 30 s")
                 })?;
                 match frame? {
-                    Some(Message::Response(resp)) => {
-                        if let Err(e) = write_response(&responses, &uuid, &resp) {
-                            tracing::warn!("cc: response {} of {uuid}: {e}", resp.id);
-                        }
-                        server.checked_in(resp.id, &uuid);
-                    }
-                    Some(_) => {}
+                    Some(m) => link.handle(m).await,
                     None => return Ok::<(), io::Error>(()),
                 }
             }
@@ -98,10 +145,216 @@ pub async fn serve_link<S>(
         if let Err(e) = end {
             tracing::warn!("cc: client {uuid} dropped: {e}");
         }
+        tunnels.close_all();
+        link.close_readers();
     }
     server.disconnect(&uuid, conn);
-    active(&uuid, false);
+    (ctx.hooks)(&uuid, LinkEvent::Active(false));
     tracing::info!("cc: client {uuid} disconnected");
+}
+
+fn check_version(uuid: &str, version: u32) {
+    if version != VERSION {
+        tracing::warn!("cc: client {uuid} speaks version {version}, we speak {VERSION}");
+    }
+}
+
+/// The state of one accepted link.
+struct Link {
+    ctx: LinkContext,
+    uuid: String,
+    reply: mpsc::UnboundedSender<Message>,
+    tunnels: Tunnels,
+    /// Pipes this client reads: (name, reader ID).
+    readers: Vec<(String, u64)>,
+}
+
+impl Link {
+    async fn handle(&mut self, m: Message) {
+        let uuid = self.uuid.clone();
+        match m {
+            Message::Hello(h) => {
+                check_version(&uuid, h.version);
+                tracing::info!("cc: client {uuid} said hello again (rebooted?)");
+                let tags = h.tags.clone();
+                self.close_readers();
+                self.tunnels.close_all();
+                let _ = self.reply.send(Message::Welcome { version: VERSION });
+                self.ctx.server.rehello(&uuid, h);
+                if !tags.is_empty() {
+                    (self.ctx.hooks)(&uuid, LinkEvent::Tags(tags));
+                }
+            }
+            Message::Response(resp) => {
+                if let Err(e) = write_response(&self.ctx.responses, &uuid, &resp) {
+                    tracing::warn!("cc: response {} of {uuid}: {e}", resp.id);
+                }
+                self.ctx.server.checked_in(resp.id, &uuid);
+            }
+            Message::FileGet { name, offset } => {
+                let files = self.ctx.files.clone();
+                let chunk =
+                    tokio::task::spawn_blocking(move || file_chunk(&files, name, offset)).await;
+                if let Ok(chunk) = chunk {
+                    let _ = self.reply.send(chunk);
+                }
+            }
+            Message::FileData {
+                id,
+                path,
+                offset,
+                perm,
+                data,
+            } => {
+                let dir = self.ctx.responses.join(id.to_string()).join(&uuid);
+                let r = tokio::task::spawn_blocking(move || {
+                    write_received(&dir, &path, offset, perm, &data)
+                })
+                .await;
+                if let Ok(Err(e)) = r {
+                    tracing::warn!("cc: file from {uuid} for command {id}: {e}");
+                }
+            }
+            Message::Processes { processes } => self.ctx.server.set_processes(&uuid, processes),
+            Message::Tags { tags } => {
+                self.ctx.server.add_tags(&uuid, &tags);
+                (self.ctx.hooks)(&uuid, LinkEvent::Tags(tags));
+            }
+            Message::TunnelOpen { tid, host, port } => {
+                if self.ctx.server.rtunnel_allowed(&uuid, &host, port) {
+                    self.tunnels
+                        .handle(&Message::TunnelOpen { tid, host, port });
+                } else {
+                    tracing::warn!(
+                        "cc: client {uuid} asked for an unrequested tunnel to {host}:{port}"
+                    );
+                    let error = Some(format!("no reverse tunnel to {host}:{port}"));
+                    let _ = self.reply.send(Message::TunnelClose { tid, error });
+                }
+            }
+            Message::TunnelClose {
+                tid,
+                error: Some(e),
+            } => {
+                tracing::warn!("cc: tunnel through {uuid}: {e}");
+                self.tunnels
+                    .handle(&Message::TunnelClose { tid, error: None });
+            }
+            Message::Pipe { name, mode, data } => self.pipe(name, mode, data),
+            m => {
+                self.tunnels.handle(&m);
+            }
+        }
+    }
+
+    fn pipe(&mut self, name: String, mode: PipeMode, data: String) {
+        let plumber = &self.ctx.plumber;
+        match mode {
+            PipeMode::NewReader => {
+                let (id, mut inbox) = plumber.reader(&name);
+                self.readers.push((name.clone(), id));
+                let (server, uuid) = (self.ctx.server.clone(), self.uuid.clone());
+                tokio::spawn(async move {
+                    while let Some(data) = inbox.recv().await {
+                        let m = Message::Pipe {
+                            name: name.clone(),
+                            mode: PipeMode::Data,
+                            data,
+                        };
+                        if !server.send_to(&uuid, m) {
+                            break;
+                        }
+                    }
+                });
+            }
+            PipeMode::CloseReader => {
+                self.readers.retain(|(n, id)| {
+                    let keep = *n != name;
+                    if !keep {
+                        plumber.close_reader(n, *id);
+                    }
+                    keep
+                });
+            }
+            PipeMode::NewWriter => plumber.open_writer(&name),
+            PipeMode::CloseWriter => plumber.close_writer(&name),
+            PipeMode::Data => (self.ctx.hooks)(&self.uuid, LinkEvent::PipeWrite { name, data }),
+        }
+    }
+
+    fn close_readers(&mut self) {
+        for (name, id) in self.readers.drain(..) {
+            self.ctx.plumber.close_reader(&name, id);
+        }
+    }
+}
+
+/// A relative path with no `..` or root, or `None`.
+fn contained(p: &str) -> Option<PathBuf> {
+    let rel: PathBuf = Path::new(p)
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect::<Option<PathBuf>>()?;
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
+/// The part of `<files>/<name>` at `offset`, or why it cannot be read.
+fn file_chunk(files: &Path, name: String, offset: u64) -> Message {
+    use std::io::{Read, Seek, SeekFrom};
+    let read = || -> io::Result<(u64, u32, Vec<u8>)> {
+        let rel = contained(&name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad file name"))?;
+        let mut f = std::fs::File::open(files.join(rel))?;
+        let meta = f.metadata()?;
+        use std::os::unix::fs::PermissionsExt;
+        f.seek(SeekFrom::Start(offset))?;
+        let mut data = Vec::with_capacity(CHUNK);
+        f.take(CHUNK as u64).read_to_end(&mut data)?;
+        Ok((meta.len(), meta.permissions().mode(), data))
+    };
+    match read() {
+        Ok((size, perm, data)) => Message::FileChunk {
+            name,
+            offset,
+            size,
+            perm,
+            data,
+            error: None,
+        },
+        Err(e) => Message::FileChunk {
+            error: Some(format!("cannot read {name}: {e}")),
+            name,
+            offset,
+            size: 0,
+            perm: 0,
+            data: Vec::new(),
+        },
+    }
+}
+
+/// Writes a part of a received file under `dir` at the guest's path.
+fn write_received(dir: &Path, path: &str, offset: u64, perm: u32, data: &[u8]) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let rel = contained(path)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("bad path {path}")))?;
+    let dst = dir.join(rel);
+    if let Some(parent) = dst.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(offset == 0)
+        .mode(0o600)
+        .open(&dst)?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.write_all(data)?;
+    f.set_permissions(std::fs::Permissions::from_mode(perm & 0o777))
 }
 
 /// Writes `<dir>/<id>/<uuid>/{stdout,stderr}` (each only when not empty).
@@ -125,6 +378,47 @@ mod tests {
 
     use super::*;
 
+    fn ctx(server: &CcServer, responses: PathBuf, files: PathBuf) -> LinkContext {
+        LinkContext {
+            server: server.clone(),
+            responses,
+            files,
+            plumber: Plumber::default(),
+            hooks: Arc::new(|_, _| {}),
+        }
+    }
+
+    #[test]
+    fn paths_from_agents_stay_inside() {
+        assert_eq!(contained("/etc/passwd"), Some(PathBuf::from("etc/passwd")));
+        assert_eq!(contained("a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(contained("../x"), None);
+        assert_eq!(contained("/a/../../x"), None);
+        assert_eq!(contained("/"), None);
+    }
+
+    #[test]
+    fn file_parts_are_read_at_offsets_and_missing_files_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("f"), vec![7u8; CHUNK + 10]).unwrap();
+        match file_chunk(tmp.path(), "f".into(), CHUNK as u64) {
+            Message::FileChunk {
+                size, data, error, ..
+            } => {
+                assert_eq!((size, data.len(), error), ((CHUNK + 10) as u64, 10, None))
+            }
+            m => panic!("{m:?}"),
+        }
+        match file_chunk(tmp.path(), "../f".into(), 0) {
+            Message::FileChunk { error, .. } => assert!(error.is_some()),
+            m => panic!("{m:?}"),
+        }
+        match file_chunk(tmp.path(), "nope".into(), 0) {
+            Message::FileChunk { error, .. } => assert!(error.unwrap().contains("nope")),
+            m => panic!("{m:?}"),
+        }
+    }
+
     fn hello(uuid: &str) -> Message {
         Message::Hello(Hello {
             version: VERSION,
@@ -141,15 +435,18 @@ mod tests {
         let dir = tmp.path().join("miniccc_responses");
         server.register("AAA", BTreeMap::new());
         let (ours, theirs) = tokio::io::duplex(4096);
-        let s = server.clone();
-        tokio::spawn(async move { serve_link(s, dir, None, theirs, |_, _| {}).await });
+        let c = ctx(&server, dir, tmp.path().into());
+        tokio::spawn(async move { serve_link(c, None, theirs).await });
         let (mut r, mut w) = tokio::io::split(ours);
         write_frame(&mut w, &hello("aaa")).await.unwrap();
         assert_eq!(
             read_frame(&mut r).await.unwrap(),
             Some(Message::Welcome { version: VERSION })
         );
-        let id = server.add_command(vec!["hostname".into()], false);
+        let id = server.add_command(ferromega_cc_proto::Command {
+            argv: vec!["hostname".into()],
+            ..Default::default()
+        });
         match read_frame(&mut r).await.unwrap() {
             Some(Message::Commands { commands }) => assert_eq!(commands[0].id, id),
             other => panic!("{other:?}"),
@@ -174,9 +471,8 @@ mod tests {
     async fn unknown_uuid_is_refused() {
         let server = CcServer::default();
         let (ours, theirs) = tokio::io::duplex(4096);
-        tokio::spawn(async move {
-            serve_link(server, "/nonexistent".into(), None, theirs, |_, _| {}).await
-        });
+        let c = ctx(&server, "/nonexistent".into(), "/nonexistent".into());
+        tokio::spawn(async move { serve_link(c, None, theirs).await });
         let (mut r, mut w) = tokio::io::split(ours);
         write_frame(&mut w, &hello("bbb")).await.unwrap();
         assert_eq!(

@@ -5,7 +5,9 @@
 //! another UUID, or a second agent with a UUID already connected, is refused. Commands
 //! get increasing IDs from 1; each client is sent, in ID order, the commands above the
 //! highest it has been sent whose filter it matches. Responses are written by the
-//! link under the namespace's responses directory as `<id>/<uuid>/{stdout,stderr}`.
+//! link under the namespace's responses directory as `<id>/<uuid>/{stdout,stderr}`,
+//! with the files a command receives beside them. A client that says hello again (a
+//! rebooted guest) is not sent the commands it already answered.
 
 pub mod filter;
 mod link;
@@ -13,23 +15,23 @@ mod link;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use ferromega_cc_proto::{Command, Hello, Message};
+use ferromega_cc_proto::tunnel::Tunnels;
+use ferromega_cc_proto::{Command, Hello, Message, Process};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 pub use filter::Filter;
-pub use link::serve_link;
+pub use link::{serve_link, LinkContext, LinkEvent};
 
 /// One queued command.
 #[derive(Debug, Clone)]
 pub struct CcCommand {
-    /// Its ID.
+    /// Its ID (also `cmd.id`).
     pub id: u64,
     /// The prefix it was queued with.
     pub prefix: String,
-    /// Program and arguments.
-    pub argv: Vec<String>,
-    /// Run in the background.
-    pub background: bool,
+    /// What the agents are sent.
+    pub cmd: Command,
     /// The filter it was queued with.
     pub filter: Option<Filter>,
     /// UUIDs of the clients that answered.
@@ -41,12 +43,28 @@ pub struct CcCommand {
 pub struct Client {
     /// What it said about itself.
     pub hello: Hello,
+    /// Its background processes, as last reported.
+    pub processes: Vec<Process>,
     /// Frames to send it.
     tx: mpsc::UnboundedSender<Message>,
+    /// Its link's tunnels.
+    tunnels: Option<TunnelsHandle>,
+    /// `(host, port)` the server may dial for its reverse tunnels.
+    rtunnels: BTreeSet<(String, u16)>,
     /// Highest command ID sent to it.
     sent: u64,
     /// Which connection this is (so an old link's end does not remove a new one).
     conn: u64,
+}
+
+/// [`Tunnels`] without a `Debug` of its own.
+#[derive(Clone)]
+struct TunnelsHandle(Tunnels);
+
+impl std::fmt::Debug for TunnelsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tunnels({} open)", self.0.len())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +77,8 @@ struct State {
     /// UUIDs of the namespace's VMs on this host, and their tags.
     registered: BTreeMap<String, BTreeMap<String, String>>,
     conns: u64,
+    /// `cc listen` and `cc tunnel` listeners, stopped with the namespace.
+    listeners: Vec<(String, AbortHandle)>,
 }
 
 /// The cc server of one namespace; clones share it.
@@ -88,11 +108,45 @@ impl CcServer {
         self.lock().registered.insert(uuid.to_lowercase(), tags);
     }
 
-    /// Forgets a VM (flushed or killed).
+    /// Forgets a VM (flushed): its agent is disconnected and refused from now on.
     pub fn unregister(&self, uuid: &str) {
         let mut s = self.lock();
         s.registered.remove(&uuid.to_lowercase());
         s.clients.remove(&uuid.to_lowercase());
+    }
+
+    /// Whether a VM with this UUID is registered.
+    pub fn is_registered(&self, uuid: &str) -> bool {
+        self.lock().registered.contains_key(&uuid.to_lowercase())
+    }
+
+    /// Merges tags set inside a guest into the ones its filters see.
+    pub(crate) fn add_tags(&self, uuid: &str, tags: &BTreeMap<String, String>) {
+        if let Some(t) = self.lock().registered.get_mut(uuid) {
+            t.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+
+    /// Keeps a listener of the namespace (`cc listen`, `cc tunnel`), described by
+    /// `what`, to stop with it.
+    pub fn keep_listener(&self, what: String, handle: AbortHandle) {
+        self.lock().listeners.push((what, handle));
+    }
+
+    /// The listeners' descriptions.
+    pub fn listeners(&self) -> Vec<String> {
+        let mut s = self.lock();
+        s.listeners.retain(|(_, h)| !h.is_finished());
+        s.listeners.iter().map(|(w, _)| w.clone()).collect()
+    }
+
+    /// Stops every listener and drops every client (the namespace is going).
+    pub fn shutdown(&self) {
+        let mut s = self.lock();
+        for (_, h) in s.listeners.drain(..) {
+            h.abort();
+        }
+        s.clients.clear();
     }
 
     /// Accepts a client; returns its connection number and the frames to send it.
@@ -111,17 +165,114 @@ impl CcServer {
         s.conns += 1;
         let conn = s.conns;
         let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(t) = s.registered.get_mut(&uuid) {
+            t.extend(hello.tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
         s.clients.insert(
             uuid.clone(),
             Client {
                 hello,
+                processes: Vec::new(),
                 tx,
+                tunnels: None,
+                rtunnels: BTreeSet::new(),
                 sent: 0,
                 conn,
             },
         );
         push(&mut s, Some(&uuid));
         Ok((conn, rx))
+    }
+
+    /// A connected client said hello again (its guest rebooted behind a link that
+    /// stayed up): its record is renewed and it is sent what it has not answered.
+    pub(crate) fn rehello(&self, uuid: &str, hello: Hello) {
+        let mut s = self.lock();
+        if let Some(c) = s.clients.get_mut(uuid) {
+            c.hello = hello;
+            c.processes.clear();
+            c.rtunnels.clear();
+            c.sent = 0;
+        }
+        push(&mut s, Some(uuid));
+    }
+
+    /// Records a link's tunnels.
+    pub(crate) fn set_tunnels(&self, uuid: &str, t: Tunnels) {
+        if let Some(c) = self.lock().clients.get_mut(uuid) {
+            c.tunnels = Some(TunnelsHandle(t));
+        }
+    }
+
+    /// The tunnels of a connected client's link.
+    pub fn tunnels(&self, uuid: &str) -> Option<Tunnels> {
+        let s = self.lock();
+        s.clients
+            .get(&uuid.to_lowercase())
+            .and_then(|c| c.tunnels.clone())
+            .map(|t| t.0)
+    }
+
+    /// Whether the server may dial `host:port` for this client's reverse tunnels.
+    pub(crate) fn rtunnel_allowed(&self, uuid: &str, host: &str, port: u16) -> bool {
+        self.lock()
+            .clients
+            .get(uuid)
+            .is_some_and(|c| c.rtunnels.contains(&(host.to_string(), port)))
+    }
+
+    /// Asks every client that matches the filter to listen on `port` and tunnel back
+    /// to `host:dst_port`; how many were asked.
+    pub fn rtunnel(&self, port: u16, host: &str, dst_port: u16) -> usize {
+        let mut s = self.lock();
+        let State {
+            clients,
+            registered,
+            filter,
+            ..
+        } = &mut *s;
+        let empty = BTreeMap::new();
+        let mut n = 0;
+        for (uuid, c) in clients.iter_mut() {
+            let tags = registered.get(uuid).unwrap_or(&empty);
+            if filter.as_ref().is_some_and(|f| !f.matches(&c.hello, tags)) {
+                continue;
+            }
+            c.rtunnels.insert((host.to_string(), dst_port));
+            let msg = Message::RtunnelListen {
+                port,
+                host: host.to_string(),
+                dst_port,
+            };
+            if c.tx.send(msg).is_ok() {
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Records a client's background processes.
+    pub(crate) fn set_processes(&self, uuid: &str, p: Vec<Process>) {
+        if let Some(c) = self.lock().clients.get_mut(uuid) {
+            c.processes = p;
+        }
+    }
+
+    /// Each connected client's UUID and background processes.
+    pub fn processes(&self) -> Vec<(String, Vec<Process>)> {
+        self.lock()
+            .clients
+            .iter()
+            .map(|(u, c)| (u.clone(), c.processes.clone()))
+            .collect()
+    }
+
+    /// Sends a frame to a connected client; false when it is not connected.
+    pub(crate) fn send_to(&self, uuid: &str, m: Message) -> bool {
+        self.lock()
+            .clients
+            .get(uuid)
+            .is_some_and(|c| c.tx.send(m).is_ok())
     }
 
     /// Drops a client when its link ends.
@@ -139,16 +290,17 @@ impl CcServer {
         }
     }
 
-    /// Queues a command with the current filter and prefix and sends it; its ID.
-    pub fn add_command(&self, argv: Vec<String>, background: bool) -> u64 {
+    /// Queues a command (its `id` is given here) with the current filter and prefix
+    /// and sends it; its ID.
+    pub fn add_command(&self, mut cmd: Command) -> u64 {
         let mut s = self.lock();
         s.last_id += 1;
         let id = s.last_id;
+        cmd.id = id;
         let cmd = CcCommand {
             id,
             prefix: s.prefix.clone(),
-            argv,
-            background,
+            cmd,
             filter: s.filter.clone(),
             checked_in: BTreeSet::new(),
         };
@@ -241,15 +393,13 @@ fn push(s: &mut State, only: Option<&str>) {
         let new: Vec<Command> = commands
             .range(c.sent + 1..)
             .filter(|(_, cmd)| {
-                cmd.filter
-                    .as_ref()
-                    .is_none_or(|f| f.matches(&c.hello, tags))
+                !cmd.checked_in.contains(uuid)
+                    && cmd
+                        .filter
+                        .as_ref()
+                        .is_none_or(|f| f.matches(&c.hello, tags))
             })
-            .map(|(id, cmd)| Command {
-                id: *id,
-                background: cmd.background,
-                argv: cmd.argv.clone(),
-            })
+            .map(|(_, cmd)| cmd.cmd.clone())
             .collect();
         if let Some((last, _)) = commands.iter().next_back() {
             c.sent = c.sent.max(*last);
@@ -257,5 +407,72 @@ fn push(s: &mut State, only: Option<&str>) {
         if !new.is_empty() {
             let _ = c.tx.send(Message::Commands { commands: new });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hello(uuid: &str) -> Hello {
+        Hello {
+            uuid: uuid.into(),
+            ..Hello::default()
+        }
+    }
+
+    fn ids(rx: &mut mpsc::UnboundedReceiver<Message>) -> Vec<u64> {
+        let mut v = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            if let Message::Commands { commands } = m {
+                v.extend(commands.iter().map(|c| c.id));
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_client_saying_hello_again_gets_only_what_it_has_not_answered() {
+        let s = CcServer::default();
+        s.register("u1", BTreeMap::new());
+        let (_, mut rx) = s.connect(hello("u1")).unwrap();
+        let a = s.add_command(Command::default());
+        let b = s.add_command(Command::default());
+        assert_eq!(ids(&mut rx), vec![a, b]);
+        s.checked_in(a, "u1");
+        s.rehello("u1", hello("u1"));
+        assert_eq!(ids(&mut rx), vec![b]);
+    }
+
+    #[test]
+    fn unregistered_and_duplicate_clients_are_refused_and_flushed_ones_forgotten() {
+        let s = CcServer::default();
+        assert_eq!(
+            s.connect(hello("u9")).unwrap_err(),
+            CcError::Unregistered("u9".into())
+        );
+        s.register("U1", BTreeMap::new());
+        let _link = s.connect(hello("u1")).unwrap();
+        assert_eq!(
+            s.connect(hello("u1")).unwrap_err(),
+            CcError::Duplicate("u1".into())
+        );
+        s.unregister("u1");
+        assert!(!s.is_active("u1"));
+        assert!(s.connect(hello("u1")).is_err());
+    }
+
+    #[test]
+    fn rtunnels_go_to_matching_clients_and_only_they_may_open_them() {
+        let s = CcServer::default();
+        s.register("u1", BTreeMap::new());
+        s.register("u2", BTreeMap::new());
+        let (_, _rx1) = s.connect(hello("u1")).unwrap();
+        let (_, _rx2) = s.connect(hello("u2")).unwrap();
+        s.set_filter(Some(Filter::parse(&["uuid=u2".to_string()]).unwrap()));
+        assert_eq!(s.rtunnel(9000, "127.0.0.1", 80), 1);
+        assert!(s.rtunnel_allowed("u2", "127.0.0.1", 80));
+        assert!(!s.rtunnel_allowed("u1", "127.0.0.1", 80));
+        assert!(!s.rtunnel_allowed("u2", "127.0.0.1", 22));
     }
 }

@@ -4,7 +4,7 @@
 //! NetFlow needs an exporter on the bridge (Open vSwitch's, or softflowd); neither exists
 //! on a Linux-bridge host, so `capture netflow bridge` reports that clearly.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ferromega_api::{Args, Response};
 
@@ -141,16 +141,6 @@ impl ControlPlane {
         }
     }
 
-    /// A capture file path: relative paths are in the files directory.
-    fn capture_path(&self, file: &str) -> PathBuf {
-        let p = Path::new(file);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.files_dir().join(p)
-        }
-    }
-
     pub(crate) async fn capture_pcap_vm(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let name = args.string("vm").unwrap_or_default();
         let iface = args.string("interface").unwrap_or_default();
@@ -168,7 +158,7 @@ impl ControlPlane {
             )));
         }
         let cfg = self.capture_config(ns);
-        let path = self.capture_path(args.string("filename").unwrap_or_default());
+        let path = self.files_path(args.string("filename").unwrap_or_default());
         let spec = CaptureSpec {
             target: CaptureTarget::Interface(tap),
             path: path.clone(),

@@ -2,11 +2,13 @@
 //! VM's agent link to its namespace's cc server.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferromega_api::{Args, Response};
+use ferromega_cc_proto::Command;
 
-use crate::cc::{serve_link, CcServer, Filter};
+use crate::cc::{serve_link, CcServer, Filter, LinkContext, LinkEvent};
 use crate::namespace::DEFAULT_NAMESPACE;
 use crate::vm::registry::{Vm, VmType};
 use crate::{lock, ControlPlane, DomainError, DomainResult};
@@ -17,7 +19,7 @@ fn go_list(v: &[String]) -> String {
 }
 
 impl ControlPlane {
-    fn cc_server(&self, ns: &str) -> CcServer {
+    pub(crate) fn cc_server(&self, ns: &str) -> CcServer {
         self.with_ns(ns, |n| n.cc.clone())
     }
 
@@ -30,30 +32,56 @@ impl ControlPlane {
         d.join("miniccc_responses")
     }
 
+    /// What a link of namespace `ns` needs: its cc server, directories, pipes, and
+    /// hooks that keep `cc_active` and the VMs' tags up to date and write to pipes.
+    pub(crate) fn cc_link_context(&self, ns: &str) -> LinkContext {
+        let cp = self.clone();
+        let name = ns.to_string();
+        let hooks = move |uuid: &str, ev: LinkEvent| {
+            if let LinkEvent::PipeWrite { name: pipe, data } = &ev {
+                cp.pipe_write(&name, pipe, data);
+                return;
+            }
+            let Some(n) = cp.namespace(&name) else { return };
+            let mut changed = Vec::new();
+            for v in lock(&n).vms.values_mut() {
+                if !v.uuid.eq_ignore_ascii_case(uuid) {
+                    continue;
+                }
+                match &ev {
+                    LinkEvent::Active(on) => v.cc_active = *on,
+                    LinkEvent::Tags(tags) => {
+                        v.tags
+                            .extend(tags.iter().map(|(k, t)| (k.clone(), t.clone())));
+                        changed.push(v.clone());
+                    }
+                    LinkEvent::PipeWrite { .. } => {}
+                }
+            }
+            for v in changed {
+                cp.persist(&v);
+                cp.emit_vm(&v);
+            }
+        };
+        LinkContext {
+            server: self.cc_server(ns),
+            responses: self.cc_responses_dir(ns),
+            files: self.files_dir().to_path_buf(),
+            plumber: self.plumber(ns),
+            hooks: Arc::new(hooks),
+        }
+    }
+
     /// Registers a launched VM with its namespace's cc server and opens its agent link:
     /// a container's agent dials the socket `/cc` in its root, which we listen on; a KVM
     /// guest's port is QEMU's socket `<dir>/cc`, which we dial.
     pub(crate) fn cc_attach(&self, ns: &str, vm: &Vm, dir: &Path) {
-        let server = self.cc_server(ns);
-        server.register(&vm.uuid, vm.tags.clone());
-        let responses = self.cc_responses_dir(ns);
+        let ctx = self.cc_link_context(ns);
+        ctx.server.register(&vm.uuid, vm.tags.clone());
         let cp = self.clone();
         let ns = ns.to_string();
         let id = vm.id;
         let owner = Some(vm.uuid.to_lowercase());
-        let active = {
-            let cp = cp.clone();
-            let ns = ns.clone();
-            move |uuid: &str, on: bool| {
-                if let Some(n) = cp.namespace(&ns) {
-                    for v in lock(&n).vms.values_mut() {
-                        if v.uuid.eq_ignore_ascii_case(uuid) {
-                            v.cc_active = on;
-                        }
-                    }
-                }
-            }
-        };
         let alive = move || {
             cp.namespace(&ns)
                 .is_some_and(|n| lock(&n).vms.contains_key(&id))
@@ -80,8 +108,7 @@ impl ControlPlane {
                             tokio::time::timeout(Duration::from_secs(5), listener.accept()).await;
                         match accepted {
                             Ok(Ok((stream, _))) => {
-                                let (s, r, a) = (server.clone(), responses.clone(), active.clone());
-                                tokio::spawn(serve_link(s, r, owner.clone(), stream, a));
+                                tokio::spawn(serve_link(ctx.clone(), owner.clone(), stream));
                             }
                             Ok(Err(e)) => {
                                 tracing::warn!("cc: accept on {}: {e}", path.display());
@@ -97,10 +124,7 @@ impl ControlPlane {
                 tokio::spawn(async move {
                     while alive() {
                         match tokio::net::UnixStream::connect(&path).await {
-                            Ok(stream) => {
-                                let (s, r) = (server.clone(), responses.clone());
-                                serve_link(s, r, owner.clone(), stream, &active).await;
-                            }
+                            Ok(stream) => serve_link(ctx.clone(), owner.clone(), stream).await,
                             Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
                         }
                         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -135,14 +159,14 @@ impl ControlPlane {
     }
 
     pub(crate) fn cc_exec(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        self.cc_server(ns)
-            .add_command(args.list("command").to_vec(), false);
+        let cmd = with_pipes(args.list("command"), false)?;
+        self.cc_server(ns).add_command(cmd);
         Ok(self.ok())
     }
 
     pub(crate) fn cc_background(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        self.cc_server(ns)
-            .add_command(args.list("command").to_vec(), true);
+        let cmd = with_pipes(args.list("command"), true)?;
+        self.cc_server(ns).add_command(cmd);
         Ok(self.ok())
     }
 
@@ -152,15 +176,16 @@ impl ControlPlane {
             .commands()
             .into_iter()
             .map(|c| {
+                let sent: Vec<String> = c.cmd.send.iter().map(|f| f.name.clone()).collect();
                 vec![
                     c.id.to_string(),
                     c.prefix.clone(),
-                    go_list(&c.argv),
+                    go_list(&c.cmd.argv),
                     c.checked_in.len().to_string(),
-                    c.background.to_string(),
-                    "[]".to_string(),
-                    "[]".to_string(),
-                    String::new(),
+                    c.cmd.background.to_string(),
+                    go_list(&sent),
+                    go_list(&c.cmd.recv),
+                    c.cmd.level.clone().unwrap_or_default(),
                     c.filter.map(|f| f.to_string()).unwrap_or_default(),
                 ]
             })
@@ -279,6 +304,39 @@ impl ControlPlane {
         }
         Ok(self.ok())
     }
+}
+
+/// A command for `argv`, whose leading `stdin=`, `stdout=` and `stderr=` words (up to
+/// three) bind its standard streams to pipes.
+fn with_pipes(argv: &[String], background: bool) -> DomainResult<Command> {
+    let mut cmd = Command {
+        background,
+        ..Command::default()
+    };
+    let mut rest = argv;
+    while let Some((first, tail)) = rest.split_first() {
+        let Some((k, v)) = first.split_once('=') else {
+            break;
+        };
+        let slot = match k {
+            "stdin" => &mut cmd.stdin,
+            "stdout" => &mut cmd.stdout,
+            "stderr" => &mut cmd.stderr,
+            _ => break,
+        };
+        if v.is_empty() || slot.is_some() {
+            return Err(DomainError::invalid(format!(
+                "invalid pipe binding: {first}"
+            )));
+        }
+        *slot = Some(v.to_string());
+        rest = tail;
+    }
+    if rest.is_empty() {
+        return Err(DomainError::invalid("no command given"));
+    }
+    cmd.argv = rest.to_vec();
+    Ok(cmd)
 }
 
 /// Every file under `dir`, in lexical order of paths.

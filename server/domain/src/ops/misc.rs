@@ -212,6 +212,9 @@ impl ControlPlane {
             if let Some(ns_state) = removed {
                 let snapshot = lock(&ns_state).clone();
                 self.teardown_vms(&snapshot).await;
+                snapshot.cc.shutdown();
+                snapshot.plumber.stop_all();
+                snapshot.plumber.delete_all();
             }
             self.net_teardown_namespace(ns).await;
             let mut vlans = lock(&self.inner.vlans);

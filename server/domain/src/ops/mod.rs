@@ -4,12 +4,16 @@ mod bandwidth;
 mod bridge;
 pub(crate) mod capture;
 mod cc;
+mod cc_files;
+mod cc_net;
+mod cc_process;
 pub(crate) mod dnsmasq;
 pub(crate) mod files;
 mod host;
 pub(crate) mod misc;
 pub(crate) mod net;
 mod ns;
+mod plumb;
 mod qos;
 mod vlans;
 mod vm;
@@ -17,6 +21,7 @@ mod vm_config;
 mod vm_devices;
 mod vm_kvm;
 pub(crate) mod vm_lifecycle;
+mod vnc;
 
 use ferromega_api::{Args, Response};
 
@@ -131,7 +136,30 @@ impl ControlPlane {
             "cc_filter" => one(self.cc_filter(&ns, args)),
             "cc_prefix" => one(self.cc_prefix(&ns, args)),
             "cc_delete" => one(self.cc_delete(&ns, args)),
+            "cc_send" => one(self.cc_send(&ns, args)),
+            "cc_recv" => one(self.cc_recv(&ns, args)),
+            "cc_process_list" => one(self.cc_process_list(&ns, args)),
+            "cc_process_kill" => one(self.cc_process_kill(&ns, args)),
+            "cc_process_killall" => one(self.cc_process_killall(&ns, args)),
+            "cc_log_level" => one(self.cc_log_level(&ns, args)),
+            "cc_listen" => one(self.cc_listen(&ns, args)),
+            "cc_tunnel" => one(self.cc_tunnel(&ns, args)),
+            "cc_rtunnel" => one(self.cc_rtunnel(&ns, args)),
+            "plumb" => one(self.plumb(&ns, args)),
+            "clear_plumb" => one(self.clear_plumb(&ns, args)),
+            "pipe" => one(self.pipe(&ns, args)),
+            "clear_pipe" => one(self.clear_pipe(&ns, args)),
             "clear_cc" => one(self.clear_cc(&ns, args)),
+            "vnc" => one(self.vnc(&ns)),
+            "vnc_record" => one(self.vnc_record(&ns, args).await),
+            "vnc_stop" => one(self.vnc_stop(&ns, args).await),
+            "vnc_play" => one(self.vnc_play(&ns, args).await),
+            "vnc_pause" => one(self.vnc_pause(&ns, args)),
+            "vnc_continue" => one(self.vnc_continue(&ns, args)),
+            "vnc_step" => one(self.vnc_step(&ns, args)),
+            "vnc_getstep" => one(self.vnc_getstep(&ns, args)),
+            "vnc_inject" => one(self.vnc_inject(&ns, args).await),
+            "clear_vnc" => one(self.clear_vnc(&ns).await),
             field if field.starts_with("vm_config_") => {
                 one(self.vm_config_field(&ns, &field["vm_config_".len()..], args))
             }

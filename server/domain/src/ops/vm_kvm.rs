@@ -20,7 +20,7 @@ impl ControlPlane {
     }
 
     /// The one VM named (by name, ID or UUID) in the namespace, which must be KVM.
-    fn kvm_vm(&self, ns: &str, name: &str) -> DomainResult<Vm> {
+    pub(crate) fn kvm_vm(&self, ns: &str, name: &str) -> DomainResult<Vm> {
         let vm = self
             .with_ns(ns, |n| n.find_vm(name).cloned())
             .ok_or_else(|| DomainError::NotFound(format!("vm not found: {name}")))?;
@@ -69,6 +69,7 @@ impl ControlPlane {
         };
         std::fs::write(&path, &png)
             .map_err(|e| DomainError::Host(format!("{}: {e}", path.display())))?;
+        self.emit_screenshot(&vm, png.len());
         let mut resp = self.ok();
         resp.data = Some(serde_json::Value::String(base64(&png)));
         Ok(resp)

@@ -310,7 +310,9 @@ impl ControlPlane {
             n.vms.retain(|_, v| v.state.killable());
             gone
         });
+        let cc = self.cc_server(ns);
         for vm in gone {
+            cc.unregister(&vm.uuid);
             self.emit_removed(&vm);
             self.remove_instance(&vm).await;
         }
@@ -319,6 +321,7 @@ impl ControlPlane {
 
     /// Releases a dead VM's host resources and removes its instance directory.
     async fn remove_instance(&self, vm: &Vm) {
+        self.vnc_stop_vm(&vm.namespace, &vm.name).await;
         self.nics_destroy(vm).await;
         let dir = self.instance_dir(vm.id);
         if let Ok(rt) = self.runtime_of(vm) {

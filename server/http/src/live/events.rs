@@ -48,7 +48,8 @@ where
     )
 }
 
-/// `e` as a reader who may see only the namespaces `visible` accepts sees it, if at all.
+/// `e` as a reader who may see only the namespaces `visible` accepts sees it, if at all
+/// (exhaustive on purpose: a new kind of event must say who sees it).
 pub fn visible_part(e: &Event, visible: &dyn Fn(&str) -> bool) -> Option<Event> {
     match e {
         Event::Snapshot { host, vms } => Some(Event::Snapshot {
@@ -59,9 +60,12 @@ pub fn visible_part(e: &Event, visible: &dyn Fn(&str) -> bool) -> Option<Event> 
                 .cloned()
                 .collect(),
         }),
-        Event::Vm { vm } if visible(&vm.namespace) => Some(e.clone()),
-        Event::VmRemoved { namespace, .. } if visible(namespace) => Some(e.clone()),
-        _ => None,
+        Event::Vm { vm } => visible(&vm.namespace).then(|| e.clone()),
+        Event::VmRemoved { namespace, .. } | Event::Screenshot { namespace, .. } => {
+            visible(namespace).then(|| e.clone())
+        }
+        // The host's own figures: the hosts page of any namespace shows them.
+        Event::HostStats { .. } => Some(e.clone()),
     }
 }
 
@@ -229,18 +233,30 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_snapshot_comes_first_then_changes_in_order() {
-        let (bus_tx, bus_rx) = broadcast::channel(16);
-        let (to_reader, mut reader) = mpsc::unbounded::<Message>();
-        let (_keep, from_reader) = mpsc::unbounded::<Message>();
+    /// A pump over `bus`, with the reader played by channels, started as a task.
+    fn pumping(
+        bus: broadcast::Receiver<Event>,
+    ) -> (
+        mpsc::UnboundedReceiver<Message>,
+        mpsc::UnboundedSender<Message>,
+        tokio::task::JoinHandle<Ended>,
+    ) {
+        let (to_reader, reader) = mpsc::unbounded::<Message>();
+        let (keep, from_reader) = mpsc::unbounded::<Message>();
         let task = tokio::spawn(pump(
             snapshot(),
-            bus_rx,
+            bus,
             to_reader,
             from_reader.map(Ok::<_, Infallible>),
             Duration::from_secs(20),
         ));
+        (reader, keep, task)
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_comes_first_then_changes_in_order() {
+        let (bus_tx, bus_rx) = broadcast::channel(16);
+        let (mut reader, _keep, task) = pumping(bus_rx);
         assert_eq!(parse(reader.next().await.unwrap()), snapshot());
         bus_tx.send(vm("a", "BUILDING")).unwrap();
         bus_tx.send(vm("a", "RUNNING")).unwrap();
@@ -277,6 +293,57 @@ mod tests {
             m => panic!("expected close, got {m:?}"),
         }
         drop(bus_tx);
+    }
+
+    #[tokio::test]
+    async fn screenshots_and_host_stats_go_out_tagged() {
+        let (bus_tx, bus_rx) = broadcast::channel(16);
+        let (mut reader, _keep, task) = pumping(bus_rx);
+        reader.next().await.unwrap();
+        let shot = Event::Screenshot {
+            namespace: "minimega".into(),
+            id: 3,
+            name: "vm3".into(),
+            bytes: 4096,
+        };
+        let stats = Event::HostStats {
+            host: "h".into(),
+            t: 1_700_000_000,
+            cpu: 12.5,
+            mem: 900.0,
+            rx: 0.25,
+            tx: 0.5,
+        };
+        bus_tx.send(shot.clone()).unwrap();
+        bus_tx.send(stats.clone()).unwrap();
+        for want in [(shot, "screenshot"), (stats, "host_stats")] {
+            let Message::Text(t) = reader.next().await.unwrap() else {
+                panic!("expected text");
+            };
+            let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+            assert_eq!(v["type"], want.1);
+            assert_eq!(serde_json::from_value::<Event>(v).unwrap(), want.0);
+        }
+        drop(bus_tx);
+        assert_eq!(task.await.unwrap(), Ended::ServerGone);
+    }
+
+    #[tokio::test]
+    async fn a_reader_behind_on_host_stats_is_dropped_too() {
+        let (bus_tx, bus_rx) = broadcast::channel(4);
+        for t in 0..10 {
+            let stats = Event::HostStats {
+                host: "h".into(),
+                t,
+                cpu: 0.0,
+                mem: 0.0,
+                rx: 0.0,
+                tx: 0.0,
+            };
+            bus_tx.send(stats).unwrap();
+        }
+        let (_reader, _keep, task) = pumping(bus_rx);
+        assert_eq!(task.await.unwrap(), Ended::Lagged);
     }
 
     #[tokio::test]

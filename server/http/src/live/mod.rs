@@ -23,6 +23,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use ferromega_api::events::ConsoleTicket;
 use ferromega_api::{ErrorBody, HostError};
+use ferromega_domain::console::ConsoleKind;
 use ferromega_domain::ControlPlane;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -163,10 +164,18 @@ async fn console_ws(
             return refuse(StatusCode::BAD_GATEWAY, &host, msg);
         }
     };
+    // A VNC viewer's input goes to the VM's kb recording, when one runs.
+    let mut tap =
+        (target.kind == ConsoleKind::Vnc).then(|| live.cp.vnc_tap(&target.namespace, &target.name));
     ws.protocols(["binary"])
         .on_upgrade(move |socket| async move {
             let (tx, rx) = socket.split();
-            let r = relay::relay(tx, rx, stream, relay::PING_EVERY).await;
+            let feed = move |b: &[u8]| {
+                if let Some(t) = tap.as_mut() {
+                    t.feed(b);
+                }
+            };
+            let r = relay::relay(tx, rx, stream, relay::PING_EVERY, feed).await;
             tracing::debug!(
                 "console of {} closed: {:?}, {} bytes out, {} in",
                 target.name,

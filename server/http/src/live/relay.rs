@@ -5,7 +5,8 @@
 //! Generic over the stream (`AsyncRead + AsyncWrite`) and over the WebSocket's two halves
 //! (a `Sink` and a `Stream` of messages), so it is tested over `tokio::io::duplex` and
 //! channels; the relay does no RFB of its own, so any number of viewers each get their
-//! own connection to the socket and QEMU shares the screen between them.
+//! own connection to the socket and QEMU shares the screen between them. What the browser
+//! sends also goes to a tap (the kb recorder's RFB parser for VNC consoles).
 
 use std::time::Duration;
 
@@ -42,12 +43,14 @@ pub struct Relayed {
 }
 
 /// Relays until either side closes; then closes the other (a close frame to the
-/// browser, a shutdown of the socket's write side).
+/// browser, a shutdown of the socket's write side). Every chunk the browser sends is shown
+/// to `tap` before it is written to the socket.
 pub async fn relay<Tx, Rx, E, S>(
     mut ws_tx: Tx,
     mut ws_rx: Rx,
     io: S,
     ping_every: Duration,
+    mut tap: impl FnMut(&[u8]),
 ) -> Relayed
 where
     Tx: Sink<Message> + Unpin,
@@ -95,6 +98,7 @@ where
                     Ok(Message::Ping(_) | Message::Pong(_)) => continue,
                     Err(e) => return Ended::Failed(format!("from viewer: {e}")),
                 };
+                tap(&bytes);
                 if let Err(e) = wr.write_all(&bytes).await {
                     return Ended::Failed(format!("console write: {e}"));
                 }
@@ -158,6 +162,7 @@ mod tests {
             from_viewer.map(Ok::<_, Infallible>),
             relay_end,
             ping_every,
+            |_: &[u8]| {},
         ));
         ((to_relay, from_relay), console, task)
     }
@@ -189,6 +194,36 @@ mod tests {
         assert_eq!((r.to_viewer, r.to_console), (12, 17));
         // The socket's write side was shut down: the console sees EOF.
         assert_eq!(console.read(&mut got).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_tap_sees_what_the_viewer_sends() {
+        let (console, relay_end) = tokio::io::duplex(CHUNK);
+        let (to_relay, from_viewer) = mpsc::unbounded::<Message>();
+        let (to_viewer, _from_relay) = mpsc::unbounded::<Message>();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let task = tokio::spawn(relay(
+            to_viewer,
+            from_viewer.map(Ok::<_, Infallible>),
+            relay_end,
+            PING_EVERY,
+            move |b: &[u8]| s.lock().unwrap().extend_from_slice(b),
+        ));
+        to_relay
+            .unbounded_send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
+            .unwrap();
+        to_relay
+            .unbounded_send(Message::Binary(
+                vec![1, 1, 4, 1, 0, 0, 0, 0, 0, 0x61].into(),
+            ))
+            .unwrap();
+        to_relay.unbounded_send(Message::Close(None)).unwrap();
+        task.await.unwrap();
+        drop(console);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(&seen[..12], b"RFB 003.008\n");
+        assert_eq!(&seen[12..], &[1, 1, 4, 1, 0, 0, 0, 0, 0, 0x61]);
     }
 
     #[tokio::test]
