@@ -6,6 +6,11 @@
 //! through the guest and reboots it mid-session: its agent says hello again on the
 //! link that stayed up and answers new commands, without re-running old ones.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -3,11 +3,13 @@
 
 mod attach;
 pub mod minitest;
+mod pipe;
 
 use ferromega_api::Batch;
 use ferromega_client::Client;
 
 pub use attach::attach;
+pub use pipe::pipe;
 
 /// The text minimega's CLI prints for batches: each error as `Error (<host>): <msg>`,
 /// then the rendered text.

@@ -183,6 +183,24 @@ impl Client {
         self.decode(resp).await
     }
 
+    /// Reads pipe `name` of namespace `ns`: the response streams its messages, a line
+    /// each (`GET /api/v1/namespaces/{ns}/pipes/{name}`); read it with `chunk()`.
+    pub async fn pipe_read(&self, ns: &str, name: &str) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}/api/v1/namespaces/{ns}/pipes/{name}", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let body: ErrorBody = resp.json().await.map_err(|e| self.transport(e))?;
+        Err(ClientError::Api { status, body })
+    }
+
     /// The server's OpenAPI document.
     pub async fn openapi(&self) -> Result<serde_json::Value, ClientError> {
         let url = format!("{}/openapi.json", self.base);

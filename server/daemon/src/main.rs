@@ -1,5 +1,5 @@
 //! The `ferromega` binary: `ferromega serve` runs the server; every other invocation is the
-//! CLI (`-e`, `attach`, `test`) or a tool (`openapi`).
+//! CLI (`-e`, `attach`, `test`, `pipe`) or a tool (`openapi`).
 
 mod serve;
 
@@ -50,6 +50,14 @@ enum Mode {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Read and write a named pipe: standard input into it, its messages to standard output.
+    Pipe {
+        /// The pipe.
+        name: String,
+        /// Only write: end when standard input ends.
+        #[arg(long)]
+        write_only: bool,
+    },
     /// Manage the auth file of `serve --auth`: tokens, users, per-path rules.
     ///
     /// The auth file holds `token NAME sha256:…`, `user NAME $argon2id$…` and
@@ -193,6 +201,9 @@ fn main() -> anyhow::Result<()> {
                 let tally = runner.run_dir(&dir).await?;
                 println!("{} passed, {} failed", tally.passed, tally.failed);
                 std::process::exit(if tally.failed == 0 { 0 } else { 1 });
+            }
+            Some(Mode::Pipe { name, write_only }) => {
+                ferromega_cli::pipe(&client, &cli.namespace, &name, write_only).await
             }
             Some(Mode::Openapi) => {
                 let doc = ferromega_http::spec::openapi_json();

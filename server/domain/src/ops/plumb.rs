@@ -258,3 +258,18 @@ impl ControlPlane {
         Ok(self.ok())
     }
 }
+
+impl ControlPlane {
+    /// Reads pipe `name` of namespace `ns` (created when new) from outside the command
+    /// language (`ferromega pipe NAME`): its messages arrive on the inbox, which stops
+    /// reading when dropped.
+    pub fn pipe_read(&self, ns: &str, name: &str) -> DomainResult<Inbox> {
+        if self.namespace(ns).is_none() {
+            return Err(DomainError::NotFound(format!("unknown namespace: {ns}")));
+        }
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(DomainError::invalid(format!("invalid pipe name: {name:?}")));
+        }
+        Ok(self.plumber(ns).reader(name).1)
+    }
+}

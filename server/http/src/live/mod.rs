@@ -8,6 +8,7 @@
 pub mod events;
 mod graphs;
 pub mod origin;
+mod pipes;
 pub mod relay;
 pub mod spec;
 pub mod tickets;
@@ -54,6 +55,10 @@ pub(crate) fn router<S>(cp: ControlPlane) -> Router<S> {
         )
         .route("/api/v1/console/ws", get(console_ws))
         .route("/api/v1/namespaces/{ns}/graphs", get(graphs::graphs))
+        .route(
+            "/api/v1/namespaces/{ns}/pipes/{name}",
+            get(pipes::pipe_read),
+        )
         .with_state(live)
 }
 

@@ -1,6 +1,7 @@
 //! The live endpoints in the OpenAPI document: `events` (the events WebSocket), `console`
-//! (a console ticket), `console_ws` (the console WebSocket) and `graphs` (figures over
-//! time). They are not command handlers: the spec-sync test allows these four ids besides `command` and `suggest`.
+//! (a console ticket), `console_ws` (the console WebSocket), `graphs` (figures over
+//! time) and `pipe_read` (a named pipe as a stream). They are not command handlers: the
+//! spec-sync test allows these five ids besides `command` and `suggest`.
 
 use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
 use utoipa::openapi::path::{
@@ -175,6 +176,34 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
                 .build(),
         )
         .response("400", error("a bad range, or no such VM"));
+    let pipe = OperationBuilder::new()
+        .operation_id(Some("pipe_read"))
+        .summary(Some("read a named pipe as a stream of lines"))
+        .description(Some(
+            "Registers a reader of the pipe (creating the pipe when new) and streams its \
+             messages as text/plain, one per line, for as long as the client reads. \
+             Write with the `pipe` operation. `ferromega pipe NAME` does both.",
+        ))
+        .tag("pipes")
+        .parameter(param(
+            "ns",
+            ParameterIn::Path,
+            true,
+            "namespace (minimega is the default one)",
+        ))
+        .parameter(param("name", ParameterIn::Path, true, "the pipe"))
+        .response(
+            "200",
+            ResponseBuilder::new()
+                .description("the pipe's messages, a line each")
+                .content(
+                    "text/plain",
+                    ContentBuilder::new().schema(Some(String::schema())).build(),
+                )
+                .build(),
+        )
+        .response("400", error("a bad pipe name"))
+        .response("404", error("no such namespace"));
     paths
         .path("/api/v1/events", PathItem::new(HttpMethod::Get, events))
         .path(
@@ -186,6 +215,10 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
             PathItem::new(HttpMethod::Post, ticket),
         )
         .path("/api/v1/console/ws", PathItem::new(HttpMethod::Get, ws))
+        .path(
+            "/api/v1/namespaces/{ns}/pipes/{name}",
+            PathItem::new(HttpMethod::Get, pipe),
+        )
 }
 
 /// Adds the live endpoints' schemas to `components`.
