@@ -56,6 +56,18 @@ pub fn guest_images() -> PathBuf {
     dir
 }
 
+/// The `vm config` lines of the test guest in `images` (kernel, initrd, a serial
+/// console, 128 MiB).
+pub fn guest_config(images: &Path) -> Vec<String> {
+    let i = |f: &str| images.join(f).display().to_string();
+    vec![
+        format!("vm config kernel {}", i("miniccc.kernel")),
+        format!("vm config initrd {}", i("miniccc.initrd")),
+        "vm config append console=ttyS0 no_timer_check quiet panic=-1".into(),
+        "vm config memory 128".into(),
+    ]
+}
+
 /// Builds `ferromega-agent` as a static binary (the container image has no libc).
 pub fn static_agent() -> PathBuf {
     let target = workspace().join("target").join("cc-agent");
@@ -115,11 +127,18 @@ pub struct Server {
 impl Server {
     /// Starts a server on `base` and waits until it listens on `addr`.
     pub fn start(base: &Path, addr: &str) -> Server {
+        Server::start_with(base, addr, &[])
+    }
+
+    /// Starts a server on `base` with `extra` flags (`--network ovs` …) and waits until
+    /// it listens on `addr`.
+    pub fn start_with(base: &Path, addr: &str, extra: &[&str]) -> Server {
         let log = std::fs::File::create(base.with_extension("log")).expect("server log");
         let child = Command::new(binary())
             .args(["serve", "--base"])
             .arg(base)
             .args(["--addr", addr, "--accel", "tcg", "--level", "info"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

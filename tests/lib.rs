@@ -7,6 +7,7 @@
 //! runtime, as on a host where those are not installed.
 
 pub mod host;
+pub mod netns;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

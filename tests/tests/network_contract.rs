@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use ferromega_domain::backends::{BoxFuture, HostNetwork, Hypervisor, Launched, VmRuntime};
 use ferromega_domain::network::{
-    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, Qos,
-    Snooped, TunnelKind,
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, NetflowSink,
+    NetflowSpec, Qos, Snooped, TunnelKind,
 };
 use ferromega_domain::vm::registry::Vm;
 use ferromega_domain::{Backends, ControlPlane, Session, Settings};
@@ -124,6 +124,24 @@ impl HostNetwork for FakeNet {
     fn capture_stop(&self, id: u64) -> BoxFuture<'_, Result<CaptureStats, String>> {
         self.log(format!("capture_stop {id}"));
         Box::pin(async { Ok(CaptureStats::default()) })
+    }
+    fn netflow_start<'a>(&'a self, s: &'a NetflowSpec) -> BoxFuture<'a, Result<u64, String>> {
+        let sink = match &s.sink {
+            NetflowSink::File { path, gzip } => format!("file {} gzip={gzip}", path.display()),
+            NetflowSink::Socket { tcp, addr } => format!("socket tcp={tcp} {addr}"),
+        };
+        self.log(format!("netflow {} {sink} ascii={}", s.bridge, s.ascii));
+        let id = 100 + u64::from(*self.n.lock().unwrap());
+        *self.n.lock().unwrap() += 1;
+        Box::pin(async move { Ok(id) })
+    }
+    fn netflow_stop(&self, id: u64) -> BoxFuture<'_, Result<(), String>> {
+        self.log(format!("netflow_stop {id}"));
+        Box::pin(async { Ok(()) })
+    }
+    fn netflow_timeout(&self, s: u32) -> BoxFuture<'_, Result<(), String>> {
+        self.log(format!("netflow_timeout {s}"));
+        Box::pin(async { Ok(()) })
     }
     fn snooped(&self) -> HashMap<String, Snooped> {
         HashMap::new()
@@ -455,6 +473,47 @@ async fn host_taps_and_captures_belong_to_their_namespace_and_clear_all_releases
             "destroy fmt_a",
             "dnsmasq_kill 4242",
             "reset"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn netflow_captures_take_the_namespace_settings_and_are_listed_and_deleted() {
+    let mut app = App::new().await;
+    assert_eq!(app.run("capture netflow timeout").await, "10");
+    app.run("capture netflow timeout 3").await;
+    assert_eq!(app.run("capture netflow timeout").await, "3");
+    assert_eq!(
+        app.run("capture netflow timeout 0").await,
+        "E: invalid timeout parameter"
+    );
+    app.run("capture netflow mode ascii").await;
+    app.run("capture netflow gzip true").await;
+    app.run("capture netflow bridge mega_bridge /tmp/flows.gz")
+        .await;
+    app.run("capture netflow mode raw").await;
+    app.run("capture netflow bridge mega_bridge udp 127.0.0.1:9995")
+        .await;
+    assert_eq!(
+        app.run("capture").await,
+        "bridge      | type    | interface | mode  | compress | path\n\
+         mega_bridge | netflow |           | ascii | true     | /tmp/flows.gz\n\
+         mega_bridge | netflow |           | raw   | false    | udp:127.0.0.1:9995"
+    );
+    assert_eq!(
+        app.run("capture netflow delete bridge other").await,
+        "E: no netflow capture on bridge other"
+    );
+    app.run("capture netflow delete bridge mega_bridge").await;
+    assert_eq!(app.run("capture").await, "");
+    assert_eq!(
+        app.net.take(),
+        [
+            "netflow_timeout 3",
+            "netflow mega_bridge file /tmp/flows.gz gzip=true ascii=true",
+            "netflow mega_bridge socket tcp=false 127.0.0.1:9995 ascii=false",
+            "netflow_stop 100",
+            "netflow_stop 101"
         ]
     );
 }

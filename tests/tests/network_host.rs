@@ -14,135 +14,21 @@
 )]
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::network::{
-    Attach, CaptureSpec, CaptureTarget, DnsmasqSpec, HostTapIp, HostTapSpec, Qos,
+    CaptureSpec, CaptureTarget, DnsmasqSpec, HostTapIp, HostTapSpec, Qos,
 };
 use ferromega_host_network::LinuxNetwork;
+use ferromega_tests::netns::{
+    self, at, is_icmp, leftover_links, read_pcap, rt, run, stdout, Endpoint,
+};
 
-const INNER: &str = "FERROMEGA_NET_TEST_INNER";
-
-/// Runs the test `name` again inside a fresh network namespace and checks it passed;
-/// returns true when the caller is that inner run and should do the work.
+/// Runs `name` in a fresh network namespace with the tools these tests need.
 fn in_private_netns(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    for tool in ["unshare", "nsenter", "ip", "busybox", "tc", "nft"] {
-        assert!(
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .output()
-                .unwrap()
-                .status
-                .success(),
-            "{tool} missing (apt-get install iproute2 busybox-static nftables util-linux)"
-        );
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{name} failed in its network namespace:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
-
-fn run(argv: &[&str]) -> Output {
-    Command::new(argv[0]).args(&argv[1..]).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-/// A process in a network namespace of its own: the far end of a "NIC".
-struct Endpoint {
-    child: Child,
-}
-
-impl Endpoint {
-    fn new() -> Endpoint {
-        let child = Command::new("unshare")
-            .args(["-n", "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        Endpoint { child }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn sh(&self, argv: &[&str]) -> Output {
-        let pid = self.pid().to_string();
-        let mut a = vec!["nsenter", "-t", &pid, "-n", "--"];
-        a.extend_from_slice(argv);
-        run(&a)
-    }
-
-    /// Brings eth0 up with `cidr`.
-    fn address(&self, cidr: &str) {
-        assert!(self.sh(&["ip", "link", "set", "lo", "up"]).status.success());
-        assert!(self
-            .sh(&["ip", "addr", "add", cidr, "dev", "eth0"])
-            .status
-            .success());
-        assert!(self
-            .sh(&["ip", "link", "set", "eth0", "up"])
-            .status
-            .success());
-    }
-
-    fn pings(&self, ip: &str) -> bool {
-        self.sh(&["busybox", "ping", "-c", "2", "-W", "1", ip])
-            .status
-            .success()
-    }
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn at(bridge: &str, vlan: u16) -> Attach {
-    Attach {
-        bridge: bridge.into(),
-        vlan,
-    }
-}
-
-/// Interfaces of this namespace besides `lo`.
-fn leftover_links() -> Vec<String> {
-    stdout(&run(&["ip", "-br", "link"]))
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| *n != "lo")
-        .map(str::to_string)
-        .collect()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+    netns::in_private_netns(name, &["busybox", "tc", "nft"])
 }
 
 #[test]
@@ -204,25 +90,6 @@ fn vlans_isolate_and_ports_move_between_them() {
         drop((a, b, c));
         assert_eq!(leftover_links(), Vec::<String>::new());
     });
-}
-
-/// Reads a classic pcap: (file snaplen, [(caplen, len, bytes)]).
-fn read_pcap(path: &Path) -> (u32, Vec<(usize, usize, Vec<u8>)>) {
-    let d = std::fs::read(path).unwrap();
-    let u = |i: usize| u32::from_le_bytes(d[i..i + 4].try_into().unwrap());
-    assert_eq!(u(0), 0xa1b2_c3d4, "pcap magic");
-    let mut out = Vec::new();
-    let mut i = 24;
-    while i + 16 <= d.len() {
-        let (cap, len) = (u(i + 8) as usize, u(i + 12) as usize);
-        out.push((cap, len, d[i + 16..i + 16 + cap].to_vec()));
-        i += 16 + cap;
-    }
-    (u(16), out)
-}
-
-fn is_icmp(frame: &[u8]) -> bool {
-    frame.len() > 23 && frame[12..14] == [0x08, 0x00] && frame[23] == 1
 }
 
 #[test]

@@ -162,20 +162,18 @@ fn server_shows_dnsmasq_lease_in_vm_info_and_clear_all_leaves_nothing() {
     let images = images();
     let s = Server::start();
     let pcap = std::env::temp_dir().join(format!("fm-net-{}.pcap", std::process::id()));
-    let i = |f: &str| images.join(f).display().to_string();
-    for line in [
-        format!("vm config kernel {}", i("miniccc.kernel")),
-        format!("vm config initrd {}", i("miniccc.initrd")),
-        "vm config append console=ttyS0 no_timer_check quiet panic=-1".into(),
-        "vm config memory 128".into(),
-        "vm config net LAN,virtio-net-pci".into(),
-        "tap create LAN ip 10.95.0.1/24 fmt_srv0".into(),
-        "dnsmasq start 10.95.0.1 10.95.0.10 10.95.0.20".into(),
-        "vm launch kvm fmt_v1".into(),
-        "qos add fmt_v1 0 rate 50 mbit".into(),
-        format!("capture pcap vm fmt_v1 0 {}", pcap.display()),
-        "vm start fmt_v1".into(),
-    ] {
+    for line in ferromega_tests::host::guest_config(&images)
+        .into_iter()
+        .chain([
+            "vm config net LAN,virtio-net-pci".into(),
+            "tap create LAN ip 10.95.0.1/24 fmt_srv0".into(),
+            "dnsmasq start 10.95.0.1 10.95.0.10 10.95.0.20".into(),
+            "vm launch kvm fmt_v1".into(),
+            "qos add fmt_v1 0 rate 50 mbit".into(),
+            format!("capture pcap vm fmt_v1 0 {}", pcap.display()),
+            "vm start fmt_v1".into(),
+        ])
+    {
         s.cli(&line);
     }
     let deadline = Instant::now() + Duration::from_secs(90);

@@ -1,5 +1,6 @@
 //! network: TCP throughput between two endpoints on one VLAN through the Linux-bridge
-//! backend, without and with a pcap capture of the bridge running.
+//! backend (or, with `--backend ovs`, the Open vSwitch one on a private userspace
+//! switch), without and with a pcap capture of the bridge running.
 //!
 //! The program re-runs itself under `unshare -n`, so the bridge, veths and endpoint
 //! namespaces are private and vanish with it. Two `unshare -n sleep` processes are the
@@ -8,7 +9,8 @@
 //! one to the other, alternately without and with a bridge capture writing a pcap file,
 //! `--rounds` times each. It prints every round, and as its last line
 //! `Mbit/s bridge=<x> captured=<y> drops=<n>` (medians; drops summed over the captured
-//! rounds: frames the kernel discarded because the capture reader fell behind).
+//! rounds: frames the kernel discarded because the capture reader fell behind); with
+//! `--backend ovs` the last line starts `Mbit/s ovs=`.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,7 +19,8 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::network::{Attach, CaptureSpec, CaptureTarget};
-use ferromega_host_network::LinuxNetwork;
+use ferromega_host_network::ovs::PrivateSwitch;
+use ferromega_host_network::{LinuxNetwork, OvsNetwork};
 
 const INNER: &str = "FERROMEGA_BENCH_NETNS";
 
@@ -34,6 +37,10 @@ struct Opts {
     /// Snaplen of the capture.
     #[arg(long, default_value_t = 1600)]
     snaplen: u32,
+    /// The switch: Linux bridges, or Open vSwitch (a private ovsdb-server and
+    /// ovs-vswitchd with the userspace datapath, started for the run).
+    #[arg(long, default_value = "bridge", value_parser = ["bridge", "ovs"])]
+    backend: String,
 }
 
 /// A process alone in a new network namespace.
@@ -109,7 +116,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 async fn bench(opts: &Opts) -> anyhow::Result<()> {
-    let net = LinuxNetwork::new();
+    let dir = tempfile::tempdir()?;
+    let switch = match opts.backend.as_str() {
+        "ovs" => Some(PrivateSwitch::start(&dir.path().join("ovs")).context("open vswitch")?),
+        _ => None,
+    };
+    let net: Box<dyn HostNetwork> = match &switch {
+        Some(s) => Box::new(OvsNetwork::new(Some(s.db()))),
+        None => Box::new(LinuxNetwork::new()),
+    };
     let lan = Attach {
         bridge: "fmbench_br".into(),
         vlan: 10,
@@ -126,11 +141,10 @@ async fn bench(opts: &Opts) -> anyhow::Result<()> {
         e.run(&["ip", "link", "set", "eth0", "up"])?;
         e.run(&["ip", "link", "set", "lo", "up"])?;
     }
-    let dir = tempfile::tempdir()?;
     let (mut plain, mut captured, mut drops, mut frames) = (Vec::new(), Vec::new(), 0, 0);
     for round in 0..opts.rounds {
         let x = iperf(&a, &b, opts.seconds)?;
-        println!("round {round}: bridge   {x:9.1} Mbit/s");
+        println!("round {round}: plain    {x:9.1} Mbit/s");
         plain.push(x);
         let spec = CaptureSpec {
             target: CaptureTarget::Bridge(lan.bridge.clone()),
@@ -152,9 +166,15 @@ async fn bench(opts: &Opts) -> anyhow::Result<()> {
         frames += stats.packets;
     }
     net.reset().await;
+    drop(switch);
     println!("capture wrote {frames} frames in total");
+    let label = if opts.backend == "ovs" {
+        "ovs"
+    } else {
+        "bridge"
+    };
     println!(
-        "Mbit/s bridge={:.1} captured={:.1} drops={drops}",
+        "Mbit/s {label}={:.1} captured={:.1} drops={drops}",
         median(plain),
         median(captured)
     );

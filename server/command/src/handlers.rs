@@ -832,8 +832,9 @@ fn networking() -> Vec<HandlerSpec> {
                 "capture <netflow,> <bridge,> <bridge> <tcp,udp> <hostname:port>",
             ],
             "capture netflow of a bridge",
-            "Collect NetFlow v5 records of a bridge into a file or a socket. Needs a NetFlow \
-             exporter on the bridge (Open vSwitch); not available on Linux-bridge hosts.",
+            "Collect NetFlow v5 records of a bridge (exported by Open vSwitch, or by softflowd \
+             on Linux bridges) into a file (relative paths are in the files directory) or a \
+             socket, raw or ascii as `capture netflow mode` says.",
         ),
         h(
             "capture_netflow_delete_bridge",

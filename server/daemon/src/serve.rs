@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use ferromega_domain::backends::HostNetwork;
 use ferromega_domain::{Backends, ControlPlane, Settings};
 use ferromega_host_container::{ContainerRuntime, Options as ContainerOptions};
-use ferromega_host_network::LinuxNetwork;
+use ferromega_host_network::{LinuxNetwork, OvsNetwork};
 use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
@@ -58,6 +59,39 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Network backend: ovs (Open vSwitch through ovs-vsctl), bridge (Linux bridges, one
+    /// per VLAN), or auto (Open vSwitch when its database answers, else Linux bridges).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "ovs", "bridge"])]
+    network: String,
+    /// The Open vSwitch database to use (`unix:PATH`), e.g. a private ovsdb-server's;
+    /// default: the system's.
+    #[arg(long)]
+    ovs_db: Option<String>,
+}
+
+/// The network backend `--network` asks for on this host, and whether it is Open
+/// vSwitch's userspace datapath (whose guests need checksum offload off).
+fn network(choice: &str, ovs_db: Option<String>) -> anyhow::Result<(Arc<dyn HostNetwork>, bool)> {
+    let ovs = || {
+        let net = OvsNetwork::new(ovs_db.clone());
+        let userspace = net.userspace();
+        tracing::info!("network: Open vSwitch (userspace datapath: {userspace})");
+        (Arc::new(net) as Arc<dyn HostNetwork>, userspace)
+    };
+    let linux = || (Arc::new(LinuxNetwork::new()) as Arc<dyn HostNetwork>, false);
+    match choice {
+        "bridge" => Ok(linux()),
+        "ovs" if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
+        "ovs" => bail!(
+            "--network ovs: Open vSwitch does not answer (ovs-vsctl{} show failed)",
+            ovs_db
+                .as_ref()
+                .map(|d| format!(" --db={d}"))
+                .unwrap_or_default()
+        ),
+        _ if OvsNetwork::answers(ovs_db.clone()) => Ok(ovs()),
+        _ => Ok(linux()),
+    }
 }
 
 /// The acceleration `--accel` asks for on this host.
@@ -162,7 +196,8 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         base: base.clone(),
         files_dir,
     };
-    let kvm = Arc::new(QemuRuntime::new(accel(&args.accel)));
+    let (network, userspace_switch) = network(&args.network, args.ovs_db.clone())?;
+    let kvm = Arc::new(QemuRuntime::new(accel(&args.accel)).with_nic_csum_off(userspace_switch));
     let backends = Backends {
         system: Arc::new(LinuxSystem),
         kvm: Some(kvm),
@@ -171,7 +206,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             cgroup_root: args.cgroup.clone(),
             shim: PathBuf::from("/proc/self/exe"),
         }))),
-        network: Some(Arc::new(LinuxNetwork::new())),
+        network: Some(network),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

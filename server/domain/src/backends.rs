@@ -5,8 +5,8 @@ use std::path::Path;
 use std::pin::Pin;
 
 use crate::network::{
-    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, Qos,
-    Snooped, TunnelKind,
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, Counters, DnsmasqSpec, HostTapSpec, NetflowSpec,
+    Qos, Snooped, TunnelKind,
 };
 use crate::vm::registry::Vm;
 
@@ -283,6 +283,23 @@ pub trait HostNetwork: Send + Sync {
     fn dnsmasq_reload(&self, pid: u32) -> Result<(), String>;
     /// Stops a dnsmasq (SIGTERM) and waits for it.
     fn dnsmasq_kill(&self, pid: u32) -> BoxFuture<'_, Result<(), String>>;
+    /// Starts a NetFlow capture of a bridge (its exporter starts with the bridge's first
+    /// one); returns its id.
+    fn netflow_start<'a>(&'a self, spec: &'a NetflowSpec) -> BoxFuture<'a, Result<u64, String>> {
+        let _ = spec;
+        Box::pin(async { Err("capture netflow is not implemented on this host".to_string()) })
+    }
+    /// Stops a NetFlow capture (its file is complete afterwards); the bridge's exporter
+    /// stops with its last one.
+    fn netflow_stop(&self, id: u64) -> BoxFuture<'_, Result<(), String>> {
+        let _ = id;
+        Box::pin(async { Ok(()) })
+    }
+    /// Sets the active flow timeout, in seconds, of every NetFlow exporter.
+    fn netflow_timeout(&self, seconds: u32) -> BoxFuture<'_, Result<(), String>> {
+        let _ = seconds;
+        Box::pin(async { Err("capture netflow is not implemented on this host".to_string()) })
+    }
     /// Removes everything this server created on the host network that is still there:
     /// captures, tunnels, trunks, bridges that did not pre-exist, taps.
     fn reset(&self) -> BoxFuture<'_, ()>;

@@ -143,6 +143,36 @@ pub struct CaptureStats {
     pub drops: u64,
 }
 
+/// Where a NetFlow capture writes what the bridge's exporter sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetflowSink {
+    /// A file (created or truncated), gzipped when asked.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Gzip it.
+        gzip: bool,
+    },
+    /// A TCP or UDP socket at `addr` (`host:port`).
+    Socket {
+        /// TCP (true) or UDP.
+        tcp: bool,
+        /// `host:port`.
+        addr: String,
+    },
+}
+
+/// A NetFlow capture to start on a logical bridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetflowSpec {
+    /// The logical bridge.
+    pub bridge: String,
+    /// Where records go.
+    pub sink: NetflowSink,
+    /// One text line per flow (minimega's ascii mode) instead of the raw datagrams.
+    pub ascii: bool,
+}
+
 /// A dnsmasq to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsmasqSpec {

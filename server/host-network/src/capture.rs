@@ -101,6 +101,31 @@ pub async fn start(
         source,
     };
     let file = std::fs::File::create(path).map_err(file_err)?;
+    run(scope, file, path, snaplen, &prog)
+}
+
+/// Starts capturing everything `scope` keeps into `file` (a pipe to another program),
+/// unfiltered.
+pub fn start_to(
+    scope: Scope,
+    file: std::fs::File,
+    path: &Path,
+    snaplen: u32,
+) -> Result<Capture, CaptureError> {
+    run(scope, file, path, snaplen, &[SockFilter::ret(262_144)])
+}
+
+fn run(
+    scope: Scope,
+    file: std::fs::File,
+    path: &Path,
+    snaplen: u32,
+    prog: &[SockFilter],
+) -> Result<Capture, CaptureError> {
+    let file_err = |source| CaptureError::File {
+        path: path.display().to_string(),
+        source,
+    };
     let mut out = BufWriter::with_capacity(1 << 20, file);
     out.write_all(&file_header(snaplen)).map_err(file_err)?;
     out.flush().map_err(file_err)?;
@@ -108,7 +133,7 @@ pub async fn start(
         Scope::Interface(i) => *i,
         Scope::Bridge(..) => 0,
     };
-    let sock = PacketSocket::open(ifindex, matches!(scope, Scope::Bridge(..)), &prog)
+    let sock = PacketSocket::open(ifindex, matches!(scope, Scope::Bridge(..)), prog)
         .map_err(CaptureError::Socket)?;
     let _ = sock.set_rcvbuf(4 << 20);
     let fd = sock.into_async().map_err(CaptureError::Socket)?;

@@ -36,7 +36,7 @@ pub async fn lease(iface: &str) -> Result<(IpAddr, u8), String> {
         }
         let text = std::fs::read_to_string(script.with_extension("lease"))
             .map_err(|_| format!("no DHCP lease on {iface}"))?;
-        crate::linux::parse_cidr(text.trim())
+        crate::common::parse_cidr(text.trim())
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);

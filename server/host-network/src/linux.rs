@@ -3,40 +3,36 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use ferromega_domain::backends::{BoxFuture, HostNetwork};
 use ferromega_domain::network::{
-    Attach, BridgeInfo, CaptureSpec, CaptureStats, CaptureTarget, Counters, DnsmasqSpec, HostTapIp,
-    HostTapSpec, Qos, Snooped, TunnelKind,
+    Attach, BridgeInfo, CaptureSpec, CaptureStats, CaptureTarget, Counters, DnsmasqSpec,
+    HostTapSpec, NetflowSpec, Qos, Snooped, TunnelKind,
 };
 use tokio::sync::OnceCell;
 
 use crate::bridges::{Net, PortKind, Registry, Tunnel};
-use crate::capture::{self, Capture, PortMap};
+use crate::capture::{self, PortMap};
+use crate::common::{self, Captures, Running};
 use crate::dnsmasq::Dnsmasqs;
 use crate::names::{host_tap_peer, parse_mac, veth_temp, TapNames};
+use crate::netflow::softflowd::Softflowd;
+use crate::netflow::Netflows;
 use crate::netlink::{Nl, NlError};
-use crate::{dhcp, qos, snoop, sys};
-
-/// A running capture and the interface it listens on (None for bridges).
-struct Running {
-    capture: Capture,
-    port: Option<String>,
-}
+use crate::{qos, snoop, sys};
 
 /// The host network of this server's network namespace.
-#[derive(Default)]
 pub struct LinuxNetwork {
     nl: OnceCell<Nl>,
     reg: tokio::sync::Mutex<Registry>,
     ports: PortMap,
     taps: TapNames,
-    captures: Mutex<HashMap<u64, Running>>,
-    next_capture: AtomicU64,
+    captures: Captures,
     snooped: snoop::Table,
     dnsmasq: Dnsmasqs,
+    netflow: Netflows,
+    flowd: Softflowd,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -45,6 +41,23 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn text(e: NlError) -> String {
     e.to_string()
+}
+
+impl Default for LinuxNetwork {
+    fn default() -> Self {
+        let ports = PortMap::default();
+        LinuxNetwork {
+            nl: OnceCell::new(),
+            reg: tokio::sync::Mutex::default(),
+            ports: ports.clone(),
+            taps: TapNames::default(),
+            captures: Captures::default(),
+            snooped: snoop::Table::default(),
+            dnsmasq: Dnsmasqs::default(),
+            netflow: Netflows::default(),
+            flowd: Softflowd::new(ports),
+        }
+    }
 }
 
 impl LinuxNetwork {
@@ -76,16 +89,7 @@ impl LinuxNetwork {
 
     /// Stops the captures listening on `port`.
     async fn captures_on_stop(&self, port: &str) {
-        let mine: Vec<Running> = {
-            let mut c = lock(&self.captures);
-            let ids: Vec<u64> = c
-                .iter()
-                .filter(|(_, r)| r.port.as_deref() == Some(port))
-                .map(|(id, _)| *id)
-                .collect();
-            ids.into_iter().filter_map(|id| c.remove(&id)).collect()
-        };
-        for r in mine {
+        for r in self.captures.take_on(port) {
             r.capture.stop().await;
         }
     }
@@ -94,16 +98,7 @@ impl LinuxNetwork {
         let nl = self.nl().await?;
         let mut reg = self.reg.lock().await;
         let new_bridge = attach.filter(|a| !reg.bridges.contains_key(&a.bridge));
-        let mut name = self.next_tap();
-        let mut tries = 0;
-        while let Err(e) = sys::tap_create(&name) {
-            // EBUSY: another process took the name since we looked; take the next.
-            tries += 1;
-            if e.raw_os_error() != Some(libc::EBUSY) || tries > 16 {
-                return Err(format!("creating tap {name}: {e}"));
-            }
-            name = self.next_tap();
-        }
+        let name = common::new_tap(&self.taps)?;
         let result = async {
             let idx = nl.must(&name).await?.index;
             nl.set_up(idx).await?;
@@ -198,17 +193,7 @@ impl LinuxNetwork {
             net.attach(&peer, &spec.attach).await.map_err(text)?;
             let idx = nl.must(&name).await.map_err(text)?.index;
             nl.set_up(idx).await.map_err(text)?;
-            match &spec.ip {
-                HostTapIp::None => Ok(()),
-                HostTapIp::Static(cidr) => {
-                    let (ip, prefix) = parse_cidr(cidr)?;
-                    nl.addr_add(idx, ip, prefix).await.map_err(text)
-                }
-                HostTapIp::Dhcp => {
-                    let (ip, prefix) = dhcp::lease(&name).await?;
-                    nl.addr_add(idx, ip, prefix).await.map_err(text)
-                }
-            }
+            common::host_tap_address(nl, idx, &name, &spec.ip).await
         }
         .await;
         if let Err(e) = result {
@@ -269,16 +254,18 @@ impl LinuxNetwork {
         let c = capture::start(scope, &spec.path, spec.snaplen, &spec.filter)
             .await
             .map_err(|e| e.to_string())?;
-        let id = self.next_capture.fetch_add(1, Ordering::SeqCst);
-        lock(&self.captures).insert(id, Running { capture: c, port });
-        Ok(id)
+        Ok(self.captures.insert(Running {
+            capture: c,
+            port,
+            mirror: None,
+        }))
     }
 
     async fn reset_inner(&self) {
-        let all: Vec<Running> = lock(&self.captures).drain().map(|(_, r)| r).collect();
-        for r in all {
+        for r in self.captures.take_all() {
             r.capture.stop().await;
         }
+        self.netflow.stop_all(&self.flowd).await;
         self.dnsmasq.kill_all().await;
         let Ok(nl) = self.nl().await else { return };
         let ports: Vec<String> = self.reg.lock().await.ports.keys().cloned().collect();
@@ -295,41 +282,6 @@ impl LinuxNetwork {
         };
         net.teardown().await;
     }
-}
-
-/// Parses `a.b.c.d[/len]` or an IPv6 address with optional prefix (default: host prefix).
-pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
-    let bad = || format!("invalid IP address: {s}");
-    let (ip, len) = match s.split_once('/') {
-        Some((ip, len)) => (ip, Some(len)),
-        None => (s, None),
-    };
-    let ip: IpAddr = ip.parse().map_err(|_| bad())?;
-    let max = if ip.is_ipv4() { 32 } else { 128 };
-    let prefix = match len {
-        Some(l) => l.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(bad)?,
-        None => max,
-    };
-    Ok((ip, prefix))
-}
-
-/// Byte counters of `port` from `/proc/net/dev` (this network namespace's view).
-fn proc_counters(port: &str) -> Option<Counters> {
-    let text = std::fs::read_to_string("/proc/net/dev").ok()?;
-    text.lines().find_map(|l| {
-        let (name, rest) = l.split_once(':')?;
-        if name.trim() != port {
-            return None;
-        }
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .filter_map(|w| w.parse().ok())
-            .collect();
-        Some(Counters {
-            rx_bytes: *f.first()?,
-            tx_bytes: *f.get(8)?,
-        })
-    })
 }
 
 impl HostNetwork for LinuxNetwork {
@@ -517,8 +469,7 @@ impl HostNetwork for LinuxNetwork {
 
     fn capture_stop(&self, id: u64) -> BoxFuture<'_, Result<CaptureStats, String>> {
         Box::pin(async move {
-            let r = lock(&self.captures).remove(&id);
-            match r {
+            match self.captures.take(id) {
                 Some(r) => Ok(r.capture.stop().await),
                 // Its port went away first and took the capture with it.
                 None => Ok(CaptureStats::default()),
@@ -531,7 +482,7 @@ impl HostNetwork for LinuxNetwork {
     }
 
     fn counters(&self, port: &str) -> Option<Counters> {
-        proc_counters(port)
+        common::proc_counters(port)
     }
 
     fn dnsmasq_start<'a>(&'a self, spec: &'a DnsmasqSpec) -> BoxFuture<'a, Result<u32, String>> {
@@ -546,24 +497,27 @@ impl HostNetwork for LinuxNetwork {
         Box::pin(async move { self.dnsmasq.kill(pid).await.map_err(|e| e.to_string()) })
     }
 
+    fn netflow_start<'a>(&'a self, spec: &'a NetflowSpec) -> BoxFuture<'a, Result<u64, String>> {
+        Box::pin(async move {
+            if !self.reg.lock().await.bridges.contains_key(&spec.bridge) {
+                return Err(format!("unknown bridge: {}", spec.bridge));
+            }
+            self.netflow.start(&self.flowd, spec).await
+        })
+    }
+
+    fn netflow_stop(&self, id: u64) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.netflow.stop(&self.flowd, id).await;
+            Ok(())
+        })
+    }
+
+    fn netflow_timeout(&self, seconds: u32) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.netflow.set_timeout(&self.flowd, seconds))
+    }
+
     fn reset(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.reset_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cidrs_default_to_host_prefixes() {
-        assert_eq!(
-            parse_cidr("192.168.100.1"),
-            Ok(("192.168.100.1".parse().expect("ip"), 32))
-        );
-        assert_eq!(parse_cidr("10.0.0.1/24").map(|c| c.1), Ok(24));
-        assert_eq!(parse_cidr("fd00::1/64").map(|c| c.1), Ok(64));
-        assert!(parse_cidr("10.0.0.1/33").is_err());
-        assert!(parse_cidr("nope").is_err());
     }
 }

@@ -57,6 +57,68 @@ pub fn tap_create(name: &str) -> io::Result<()> {
     Ok(())
 }
 
+const SIOCETHTOOL: libc::c_ulong = 0x8946;
+const ETHTOOL_STXCSUM: u32 = 0x17;
+
+/// `struct ethtool_value`.
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// `struct ifreq` with the `ifr_data` pointer the ethtool ioctl uses.
+#[repr(C)]
+struct IfReqData {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    data: *mut libc::c_void,
+    _pad: [u8; 16],
+}
+
+/// Turns transmit checksum offload off on `name` (`ethtool -K <name> tx off`): Open
+/// vSwitch's userspace datapath forwards frames with partial checksums unfixed.
+pub fn tx_checksum_off(name: &str) -> io::Result<()> {
+    if name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "name too long"));
+    }
+    // SAFETY: socket takes no pointers; the result is checked.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_STXCSUM,
+        data: 0,
+    };
+    let mut req = IfReqData {
+        name: [0; libc::IFNAMSIZ],
+        data: (&mut value as *mut EthtoolValue).cast(),
+        _pad: [0; 16],
+    };
+    for (d, s) in req.name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCETHTOOL reads a `struct ifreq` whose data points at an ethtool_value
+    // that outlives the call.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), SIOCETHTOOL, &mut req as *mut IfReqData) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Creates the named pipe `path` (mode 0600).
+pub fn mkfifo(path: &std::path::Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(path.as_os_str().as_bytes())?;
+    // SAFETY: mkfifo reads a valid NUL-terminated path; the result is checked.
+    if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The index of interface `name` in this network namespace, None if it does not exist.
 pub fn if_index(name: &str) -> Option<u32> {
     let c = CString::new(name).ok()?;

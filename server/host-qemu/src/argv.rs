@@ -72,6 +72,10 @@ pub struct ArgvInput<'a> {
     pub taps: &'a [String],
     /// A hugetlbfs mount to back guest memory with (`optimize hugepages`).
     pub hugepages: Option<&'a Path>,
+    /// Turn checksum offload off on virtio-net NICs (`csum=off,guest_csum=off`): Open
+    /// vSwitch's userspace datapath forwards partial checksums unfixed, so TCP between
+    /// guests fails with them on.
+    pub nic_csum_off: bool,
 }
 
 /// The QEMU arguments (without the program name) that launch `input.vm` paused.
@@ -92,6 +96,7 @@ pub fn preview(vm: &Vm, accel: Accel) -> (Vec<String>, Vec<String>) {
         accel,
         taps: &taps,
         hugepages: None,
+        nic_csum_off: false,
     };
     let before = build_as(&input, 0);
     let after = apply_overrides(&before, &vm.config.qemu_override);
@@ -343,6 +348,9 @@ fn build_as(input: &ArgvInput, id: u64) -> Vec<String> {
         let mut dev = format!("driver={driver},netdev={tap}");
         if !nic.mac.is_empty() {
             dev.push_str(&format!(",mac={}", nic.mac));
+        }
+        if input.nic_csum_off && driver.starts_with("virtio-net") {
+            dev.push_str(",csum=off,guest_csum=off");
         }
         pci.place(&mut a, &dev);
     }

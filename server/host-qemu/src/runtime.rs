@@ -32,6 +32,7 @@ struct Instance {
 /// The QEMU runtime of a server.
 pub struct QemuRuntime {
     accel: Accel,
+    nic_csum_off: bool,
     instances: Mutex<HashMap<u64, Arc<Instance>>>,
 }
 
@@ -56,8 +57,16 @@ impl QemuRuntime {
     pub fn new(accel: Accel) -> Self {
         QemuRuntime {
             accel,
+            nic_csum_off: false,
             instances: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same runtime with checksum offload off on virtio-net NICs (for hosts whose
+    /// switch is Open vSwitch's userspace datapath).
+    pub fn with_nic_csum_off(mut self, off: bool) -> Self {
+        self.nic_csum_off = off;
+        self
     }
 
     fn instance(&self, vm: &Vm) -> Result<Arc<Instance>, String> {
@@ -126,6 +135,7 @@ impl VmRuntime for QemuRuntime {
                 accel: self.accel,
                 taps: &vm.taps,
                 hugepages: None,
+                nic_csum_off: self.nic_csum_off,
             };
             let argv = argv::apply_overrides(&argv::build(&input), &vm.config.qemu_override);
             let bin = binary(vm)?;

@@ -31,6 +31,7 @@ fn render(json: &Path) -> String {
         accel: case.accel,
         taps: &case.taps,
         hugepages: case.hugepages.as_deref(),
+        nic_csum_off: false,
     };
     let argv = apply_overrides(&build(&input), &case.vm.config.qemu_override);
     argv.iter().map(|a| format!("{a}\n")).collect()
@@ -120,4 +121,31 @@ fn diff(want: &str, got: &str) -> String {
         }
     }
     out
+}
+
+#[test]
+fn nics_on_a_userspace_switch_turn_virtio_checksum_offload_off() {
+    let json = fs::read_to_string(golden_dir().join("nics-3.json")).unwrap();
+    let case = common::case_from_json(&json);
+    let input = ArgvInput {
+        vm: &case.vm,
+        instance_dir: Path::new(INSTANCE_DIR),
+        accel: case.accel,
+        taps: &case.taps,
+        hugepages: None,
+        nic_csum_off: true,
+    };
+    let nics: Vec<String> = build(&input)
+        .into_iter()
+        .filter(|a| a.starts_with("driver="))
+        .collect();
+    assert_eq!(
+        nics,
+        [
+            "driver=e1000,netdev=mega_tap0,mac=00:11:22:33:44:01,bus=pci.1,addr=0x1",
+            "driver=virtio-net-pci,netdev=mega_tap1,mac=00:11:22:33:44:02,csum=off,\
+             guest_csum=off,bus=pci.1,addr=0x2",
+            "driver=e1000e,netdev=mega_tap2,mac=00:11:22:33:44:03,bus=pci.1,addr=0x3",
+        ]
+    );
 }

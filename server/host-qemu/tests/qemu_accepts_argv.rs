@@ -73,6 +73,7 @@ fn start(inst: &mut Instance, config: VmConfig) {
         accel: Accel::Tcg,
         taps: &[],
         hugepages: None,
+        nic_csum_off: false,
     };
     let argv = apply_overrides(&build(&input), &vm.config.qemu_override);
     let child = Command::new(QEMU)

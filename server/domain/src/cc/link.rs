@@ -482,4 +482,53 @@ mod tests {
             })
         );
     }
+
+    #[tokio::test]
+    async fn a_misbehaving_agent_is_dropped_and_others_keep_working() {
+        use tokio::io::AsyncWriteExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let server = CcServer::default();
+        server.register("good", BTreeMap::new());
+        server.register("bad", BTreeMap::new());
+        let dir = tmp.path().join("r");
+        let (good, good_side) = tokio::io::duplex(1 << 16);
+        let (bad, bad_side) = tokio::io::duplex(1 << 16);
+        for side in [good_side, bad_side] {
+            let c = ctx(&server, dir.clone(), tmp.path().into());
+            tokio::spawn(async move { serve_link(c, None, side).await });
+        }
+        let (mut gr, mut gw) = tokio::io::split(good);
+        let (mut br, mut bw) = tokio::io::split(bad);
+        write_frame(&mut gw, &hello("good")).await.unwrap();
+        write_frame(&mut bw, &hello("bad")).await.unwrap();
+        assert!(matches!(
+            read_frame(&mut gr).await.unwrap(),
+            Some(Message::Welcome { .. })
+        ));
+        assert!(matches!(
+            read_frame(&mut br).await.unwrap(),
+            Some(Message::Welcome { .. })
+        ));
+        // The bad one announces a frame over the limit, then garbage.
+        bw.write_all(&(ferromega_cc_proto::MAX_FRAME + 1).to_be_bytes())
+            .await
+            .unwrap();
+        bw.write_all(b"garbage").await.unwrap();
+        for _ in 0..100 {
+            if !server.is_active("bad") {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(!server.is_active("bad"), "the bad agent is still connected");
+        assert!(server.is_active("good"));
+        server.add_command(ferromega_cc_proto::Command {
+            argv: vec!["true".into()],
+            ..Default::default()
+        });
+        assert!(matches!(
+            read_frame(&mut gr).await.unwrap(),
+            Some(Message::Commands { .. })
+        ));
+    }
 }

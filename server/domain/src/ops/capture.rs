@@ -1,21 +1,18 @@
-//! `capture`: pcap captures of VM NICs and bridges, owned by namespaces, their settings
-//! (snaplen, BPF filter, netflow mode/gzip/timeout), listing, delete and clear.
-//!
-//! NetFlow needs an exporter on the bridge (Open vSwitch's, or softflowd); neither exists
-//! on a Linux-bridge host, so `capture netflow bridge` reports that clearly.
+//! `capture`: pcap captures of VM NICs and bridges and NetFlow captures of bridges, owned
+//! by namespaces, their settings (snaplen, BPF filter, netflow mode/gzip/timeout),
+//! listing, delete and clear. The host network runs the NetFlow exporter and collector.
 
 use std::path::PathBuf;
 
 use ferromega_api::{Args, Response};
 
 use crate::engine::bool_choice;
-use crate::network::{CaptureSpec, CaptureTarget};
+use crate::network::{CaptureSpec, CaptureTarget, NetflowSink, NetflowSpec};
 use crate::ops::net::check_ifname;
 use crate::{lock, ControlPlane, DomainError, DomainResult};
 
-/// The text of `capture netflow bridge` on hosts without an exporter.
-const NETFLOW_UNAVAILABLE: &str = "capture netflow is not implemented on this host: it needs \
-     a NetFlow exporter on the bridge (Open vSwitch or softflowd), and neither is present";
+/// minimega's default NetFlow active timeout, in seconds.
+const NETFLOW_TIMEOUT: u32 = 10;
 
 /// One running capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,8 +27,10 @@ pub(crate) struct CaptureRec {
     pub(crate) interface: String,
     /// The VM it captures, if any.
     pub(crate) vm_id: Option<u64>,
-    /// File written.
+    /// File written (for a NetFlow socket: `<tcp|udp>:<host:port>`).
     pub(crate) path: PathBuf,
+    /// For NetFlow captures: the mode (`raw`, `ascii`) and whether the file is gzipped.
+    pub(crate) netflow: Option<(String, bool)>,
 }
 
 impl ControlPlane {
@@ -54,12 +53,16 @@ impl ControlPlane {
             .iter()
             .filter(|c| c.namespace == ns)
             .map(|c| {
+                let (kind, mode, compress) = match &c.netflow {
+                    Some((mode, gzip)) => ("netflow", mode.clone(), gzip.to_string()),
+                    None => ("pcap", String::new(), String::new()),
+                };
                 vec![
                     c.bridge.clone(),
-                    "pcap".to_string(),
+                    kind.to_string(),
                     c.interface.clone(),
-                    String::new(),
-                    String::new(),
+                    mode,
+                    compress,
                     c.path.display().to_string(),
                 ]
             })
@@ -117,28 +120,89 @@ impl ControlPlane {
         }
     }
 
-    pub(crate) fn capture_netflow_timeout(&self, args: &Args) -> DomainResult<Response> {
-        match args.string("timeout") {
-            None => Ok(self.text("10")),
-            Some(t) if t.parse::<u32>().is_ok() => {
-                Err(DomainError::Host(NETFLOW_UNAVAILABLE.into()))
+    pub(crate) async fn capture_netflow_timeout(&self, args: &Args) -> DomainResult<Response> {
+        let Some(t) = args.string("timeout") else {
+            let now = lock(&self.inner.net).netflow_timeout;
+            return Ok(self.text(now.unwrap_or(NETFLOW_TIMEOUT).to_string()));
+        };
+        let t: u32 = t
+            .parse()
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| DomainError::invalid("invalid timeout parameter"))?;
+        let net = self.network()?;
+        net.netflow_timeout(t).await.map_err(DomainError::Host)?;
+        lock(&self.inner.net).netflow_timeout = Some(t);
+        Ok(self.ok())
+    }
+
+    pub(crate) async fn capture_netflow_bridge(
+        &self,
+        ns: &str,
+        args: &Args,
+    ) -> DomainResult<Response> {
+        let bridge = args.string("bridge").unwrap_or_default();
+        check_ifname("bridge", bridge)?;
+        let cfg = self.capture_config(ns);
+        let ascii = cfg.netflow_mode == "ascii";
+        let (sink, path) = match args.string("hostname:port") {
+            Some(addr) => {
+                let tcp = args.flag("tcp");
+                let proto = if tcp { "tcp" } else { "udp" };
+                let sink = NetflowSink::Socket {
+                    tcp,
+                    addr: addr.to_string(),
+                };
+                (sink, PathBuf::from(format!("{proto}:{addr}")))
             }
-            Some(_) => Err(DomainError::invalid("invalid timeout parameter")),
-        }
+            None => {
+                let path = self.files_path(args.string("filename").unwrap_or_default());
+                let sink = NetflowSink::File {
+                    path: path.clone(),
+                    gzip: cfg.netflow_gzip,
+                };
+                (sink, path)
+            }
+        };
+        let gzip = matches!(sink, NetflowSink::File { gzip: true, .. });
+        let spec = NetflowSpec {
+            bridge: bridge.to_string(),
+            sink,
+            ascii,
+        };
+        let net = self.network()?;
+        let id = net.netflow_start(&spec).await.map_err(DomainError::Host)?;
+        lock(&self.inner.net).captures.push(CaptureRec {
+            id,
+            namespace: ns.to_string(),
+            bridge: bridge.to_string(),
+            interface: String::new(),
+            vm_id: None,
+            path,
+            netflow: Some((cfg.netflow_mode, gzip)),
+        });
+        Ok(self.ok())
     }
 
-    pub(crate) fn capture_netflow_bridge(&self) -> DomainResult<Response> {
-        Err(DomainError::Host(NETFLOW_UNAVAILABLE.into()))
-    }
-
-    pub(crate) fn capture_netflow_delete_bridge(&self, args: &Args) -> DomainResult<Response> {
-        let name = args.string("name").unwrap_or_default();
-        match name {
-            "all" => Ok(self.ok()),
-            _ => Err(DomainError::NotFound(format!(
+    pub(crate) async fn capture_netflow_delete_bridge(
+        &self,
+        ns: &str,
+        args: &Args,
+    ) -> DomainResult<Response> {
+        let name = args.string("name").unwrap_or_default().to_string();
+        let all = name == "all";
+        let pick = |c: &CaptureRec| c.netflow.is_some() && (all || c.bridge == name);
+        let found = lock(&self.inner.net)
+            .captures
+            .iter()
+            .any(|c| c.namespace == ns && pick(c));
+        if !found && !all {
+            return Err(DomainError::NotFound(format!(
                 "no netflow capture on bridge {name}"
-            ))),
+            )));
         }
+        self.captures_stop(ns, pick).await;
+        Ok(self.ok())
     }
 
     pub(crate) async fn capture_pcap_vm(&self, ns: &str, args: &Args) -> DomainResult<Response> {
@@ -173,6 +237,7 @@ impl ControlPlane {
             interface: format!("{}:{i}", vm.name),
             vm_id: Some(vm.id),
             path,
+            netflow: None,
         });
         Ok(self.ok())
     }
@@ -201,6 +266,7 @@ impl ControlPlane {
             interface: String::new(),
             vm_id: None,
             path,
+            netflow: None,
         });
         Ok(self.ok())
     }
@@ -229,25 +295,25 @@ impl ControlPlane {
     ) -> DomainResult<Response> {
         let bridge = args.string("bridge").unwrap_or_default().to_string();
         let all = bridge == "all";
+        let pick = |c: &CaptureRec| {
+            c.vm_id.is_none() && c.netflow.is_none() && (all || c.bridge == bridge)
+        };
         let found = lock(&self.inner.net)
             .captures
             .iter()
-            .any(|c| c.namespace == ns && c.vm_id.is_none() && (all || c.bridge == bridge));
+            .any(|c| c.namespace == ns && pick(c));
         if !found && !all {
             return Err(DomainError::NotFound(format!(
                 "no capture on bridge {bridge}"
             )));
         }
-        self.captures_stop(ns, |c| c.vm_id.is_none() && (all || c.bridge == bridge))
-            .await;
+        self.captures_stop(ns, pick).await;
         Ok(self.ok())
     }
 
-    pub(crate) async fn clear_capture(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        // Only pcap captures can run on this host; `clear capture netflow` has nothing to do.
-        if !args.flag("netflow") || args.flag("pcap") {
-            self.captures_stop(ns, |_| true).await;
-        }
+    pub(crate) async fn clear_capture(&self, ns: &str) -> DomainResult<Response> {
+        // As in minimega, the type argument is ignored: every capture of the namespace stops.
+        self.captures_stop(ns, |_| true).await;
         Ok(self.ok())
     }
 
@@ -282,6 +348,12 @@ impl ControlPlane {
             return;
         };
         for c in stopped {
+            if c.netflow.is_some() {
+                if let Err(e) = net.netflow_stop(c.id).await {
+                    tracing::warn!("stopping netflow capture {}: {e}", c.path.display());
+                }
+                continue;
+            }
             match net.capture_stop(c.id).await {
                 Ok(s) => tracing::info!(
                     "capture {} stopped: {} packets, {} dropped",

@@ -119,10 +119,12 @@ impl ControlPlane {
             "capture_pcap_delete_vm" => one(self.capture_pcap_delete_vm(&ns, args).await),
             "capture_pcap_bridge" => one(self.capture_pcap_bridge(&ns, args).await),
             "capture_pcap_delete_bridge" => one(self.capture_pcap_delete_bridge(&ns, args).await),
-            "capture_netflow_bridge" => one(self.capture_netflow_bridge()),
-            "capture_netflow_delete_bridge" => one(self.capture_netflow_delete_bridge(args)),
-            "capture_netflow_timeout" => one(self.capture_netflow_timeout(args)),
-            "clear_capture" => one(self.clear_capture(&ns, args).await),
+            "capture_netflow_bridge" => one(self.capture_netflow_bridge(&ns, args).await),
+            "capture_netflow_delete_bridge" => {
+                one(self.capture_netflow_delete_bridge(&ns, args).await)
+            }
+            "capture_netflow_timeout" => one(self.capture_netflow_timeout(args).await),
+            "clear_capture" => one(self.clear_capture(&ns).await),
             "dnsmasq" => one(self.dnsmasq()),
             "dnsmasq_start" => one(self.dnsmasq_start(args).await),
             "dnsmasq_kill" => one(self.dnsmasq_kill(args).await),

@@ -66,6 +66,8 @@ pub(crate) struct NetState {
     pub(crate) next_dnsmasq: u64,
     /// NIC bandwidth figures (`host` rx/tx).
     pub(crate) bandwidth: crate::ops::bandwidth::Bandwidth,
+    /// Active timeout of NetFlow exporters set by `capture netflow timeout` (None: 10 s).
+    pub(crate) netflow_timeout: Option<u32>,
 }
 
 /// Registered OUIs that generated MACs start with (minimega picks a random valid vendor

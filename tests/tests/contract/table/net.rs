@@ -10,8 +10,6 @@ use ferromega_tests::args;
 use super::{case, err, strs, Case, Expect};
 
 const NO_NET: &str = "no network backend on this host";
-const NO_NETFLOW: &str = "capture netflow is not implemented on this host: it needs a NetFlow \
-                          exporter on the bridge (Open vSwitch or softflowd), and neither is present";
 
 /// The rows.
 pub(super) fn net_cases() -> Vec<Case> {
@@ -116,7 +114,7 @@ pub(super) fn net_cases() -> Vec<Case> {
             err(404, "no capture on bridge mega_bridge"),
         )
         .args(args().b("pcap").b("delete").s("bridge", "mega_bridge")),
-        case("capture_netflow_bridge", err(500, NO_NETFLOW)).args(
+        case("capture_netflow_bridge", err(500, NO_NET)).args(
             args()
                 .b("netflow")
                 .b("bridge")
@@ -128,7 +126,7 @@ pub(super) fn net_cases() -> Vec<Case> {
             err(404, "no netflow capture on bridge mega_bridge"),
         )
         .args(args().b("netflow").b("delete").s("name", "mega_bridge")),
-        case("capture_netflow_timeout", err(500, NO_NETFLOW))
+        case("capture_netflow_timeout", err(500, NO_NET))
             .args(args().b("netflow").b("timeout").s("timeout", "10")),
         case("clear_capture", Expect::Ok),
         case(
