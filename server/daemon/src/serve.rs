@@ -13,7 +13,8 @@ use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
 
-/// The address the server listens on and the CLI dials by default.
+/// The address the server listens on and the CLI dials by default: loopback only, so
+/// nothing is reachable from other hosts unless `--addr` says so.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9001";
 
 /// Flags of `ferromega serve`, named like minimega's.
@@ -42,10 +43,22 @@ pub struct ServeArgs {
     /// mount). Default: below this server's own cgroups, from /proc/self/cgroup.
     #[arg(long)]
     cgroup: Option<PathBuf>,
-    /// Token file (`ferromega auth add-token <file> <name>`): when given, every API,
-    /// WebSocket and page request needs one of its tokens.
+    /// Auth file of tokens, users and per-path rules (`ferromega auth add-token`,
+    /// `add-user`, `allow`): when given, every API, WebSocket and page request needs a
+    /// token, or a user's password (HTTP Basic or the login form), and a rule reaching
+    /// its path.
     #[arg(long)]
     auth: Option<PathBuf>,
+    /// Offer the command console page in the dashboard (the command language in the
+    /// browser); off by default.
+    #[arg(long)]
+    console: bool,
+    /// Serve HTTPS and WSS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Network backend: ovs (Open vSwitch through ovs-vsctl), bridge (Linux bridges, one
     /// per VLAN), or auto (Open vSwitch when its database answers, else Linux bridges).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ovs", "bridge"])]
@@ -153,14 +166,28 @@ fn claim_base(base: &Path, force: bool) -> anyhow::Result<PathBuf> {
 pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     init_logging(&args)?;
     let base = args.base.clone();
+    let auth_path = args.auth.clone();
     let tokens = args
         .auth
         .as_deref()
-        .map(ferromega_http::auth::TokenFile::load)
+        .map(ferromega_http::auth::AuthFile::load)
         .transpose()?;
     if tokens.as_ref().is_some_and(|t| t.is_empty()) {
-        bail!("the token file holds no token: add one with `ferromega auth add-token`");
+        bail!(
+            "the auth file holds no token and no user: add one with \
+             `ferromega auth add-token` or `ferromega auth add-user`"
+        );
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ferromega_http::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    // `--addr` may be given as the URL the CLI dials.
+    let addr = addr
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let pid_file = claim_base(&base, args.force)?;
     let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
     std::fs::create_dir_all(&files_dir)?;
@@ -202,7 +229,8 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 tracing::error!("minimega socket: {e}");
             }
         });
-        tracing::info!("ferromega listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("ferromega listening on {scheme}://{addr}");
         let mut quit = cp.quit_signal();
         let shutdown = async move {
             let mut term =
@@ -219,14 +247,30 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 _ = quit.wait_for(|q| *q) => {}
             }
         };
-        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router());
-        let app = match tokens {
-            Some(t) => ferromega_http::auth::protect(app, t, cp.host()),
-            None => app,
+        let web = ferromega_web::Options {
+            console: args.console,
         };
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router_with(web));
+        // The file is checked above; from here on the server re-reads it when it changes.
+        let app = match (&tokens, &auth_path) {
+            (Some(_), Some(path)) => {
+                ferromega_http::auth::protect_file(app, path, cp.host(), tls.is_some())?
+            }
+            _ => app,
+        };
+        match tls {
+            Some(config) => {
+                let listener = ferromega_http::tls::TlsListener::new(listener, config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
         socket.abort();
         cp.shutdown().await;
         let _ = std::fs::remove_file(&socket_path);
@@ -234,4 +278,15 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_file(&pid_file);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_is_loopback_only() {
+        let addr: std::net::SocketAddr = DEFAULT_ADDR.parse().unwrap();
+        assert!(addr.ip().is_loopback());
+    }
 }

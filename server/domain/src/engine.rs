@@ -16,24 +16,26 @@ use ferromega_command::handlers::HANDLERS;
 use ferromega_command::render::{self, Flags, Mode};
 use ferromega_command::{Command, Scope};
 
+use crate::gate::{gate_check, Gate};
 use crate::namespace::DEFAULT_NAMESPACE;
 use crate::{lock, ControlPlane, DomainError};
 
-/// The caller's side of a conversation: the active namespace and `read` nesting.
+/// The caller's side of a conversation: the active namespace, `read` nesting, and who
+/// may run what.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The active namespace.
     pub namespace: String,
     /// Whether a `read` is running (nested reads are refused).
     pub reading: bool,
+    /// When set, asked before every operation the session runs — nested ones
+    /// (`namespace bar (…)`, the lines of a `read`) included.
+    pub gate: Option<Gate>,
 }
 
 impl Default for Session {
     fn default() -> Self {
-        Session {
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            reading: false,
-        }
+        Session::in_namespace(DEFAULT_NAMESPACE)
     }
 }
 
@@ -43,7 +45,14 @@ impl Session {
         Session {
             namespace: ns.to_string(),
             reading: false,
+            gate: None,
         }
+    }
+
+    /// This session, with every operation asked of `gate` first.
+    pub fn gated(mut self, gate: Option<Gate>) -> Self {
+        self.gate = gate;
+        self
     }
 }
 
@@ -64,7 +73,7 @@ pub(crate) fn compile(line: &str) -> Result<Option<Command>, CompileError> {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-const FLAG_BUILTINS: &[&str] = &[
+pub(crate) const FLAG_BUILTINS: &[&str] = &[
     "csv",
     "json",
     "headers",
@@ -180,6 +189,14 @@ impl ControlPlane {
         let (index, spec) = ferromega_command::handlers::by_name(name)
             .filter(|(_, h)| h.scope != Scope::Builtin)
             .ok_or_else(|| DomainError::NotFound(format!("unknown operation: {name}")))?;
+        if let Some(gate) = &session.gate {
+            let ns = match (name, args.string("name")) {
+                ("namespace", Some(entered)) => entered,
+                _ => session.namespace.as_str(),
+            };
+            gate.check(name, ns, &args)
+                .map_err(DomainError::Forbidden)?;
+        }
         if !matches!(name, "namespace" | "read" | "ns_run") {
             let mut args = args;
             if self.output_flags().preprocess {
@@ -247,6 +264,9 @@ impl ControlPlane {
             let spec = &HANDLERS[cmd.handler];
             let host = self.host().to_string();
             let name = spec.name.as_str();
+            if let Err(e) = gate_check(session, spec.scope, name, &cmd) {
+                return vec![(vec![Response::error(&host, e)], flags)];
+            }
             if spec.scope == Scope::Builtin {
                 return self.builtin(session, name, cmd, flags).await;
             }
@@ -407,6 +427,7 @@ impl ControlPlane {
                 let mut inner = Session {
                     namespace: name,
                     reading: session.reading,
+                    gate: session.gate.clone(),
                 };
                 self.execute(&mut inner, *sub, flags).await
             }

@@ -11,6 +11,7 @@ pub mod console;
 mod engine;
 pub mod error;
 pub mod events;
+mod gate;
 pub mod graphs;
 pub mod namespace;
 pub mod network;
@@ -31,6 +32,7 @@ use ferromega_command::render::Flags;
 pub use backends::{HostNetwork, HostSystem, Hypervisor, VmRuntime};
 pub use engine::Session;
 pub use error::{DomainError, DomainResult};
+pub use gate::{Gate, GateFn};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
 use vlans::Vlans;
 
