@@ -106,6 +106,19 @@ pub fn image_with_agent(image: &Path, dir: &Path) -> PathBuf {
     fs
 }
 
+/// The SHA-256 of a file, in hex (from `sha256sum`).
+pub fn sha256(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// A free loopback TCP port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ferromega_client::Client;
-use ferromega_tests::host::{free_port, image_with_agent};
-use support::{image, info, ok, run, server};
+use ferromega_tests::host::{free_port, image_with_agent, sha256};
+use support::{image, info, ok, run, server, Server};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 const UUID_A: &str = "a5e980ca-3958-48cc-92e9-93d50c0157ad";
@@ -34,6 +34,30 @@ async fn launch(c: &Client, fs: &Path, name: &str, uuid: &str) {
     ok(c, &format!("vm config uuid {uuid}")).await;
     ok(c, &format!("vm launch container {name}")).await;
     ok(c, &format!("vm start {name}")).await;
+}
+
+/// A server with containers `(name, uuid)` started from the image with a fresh agent,
+/// their agents checked in.
+async fn with_clients(
+    prefix: &str,
+    vms: &[(&str, &str)],
+) -> (tempfile::TempDir, PathBuf, Server, Client) {
+    let (tmp, base, server) = server(prefix);
+    let fs = image_with_agent(&image(), tmp.path());
+    let c = server.client();
+    for (name, uuid) in vms {
+        launch(&c, &fs, name, uuid).await;
+    }
+    for (name, _) in vms {
+        wait_active(&c, name).await;
+    }
+    (tmp, base, server, c)
+}
+
+/// Kills and flushes every VM.
+async fn finish(c: &Client) {
+    ok(c, "vm kill all").await;
+    ok(c, "vm flush").await;
 }
 
 async fn wait_active(c: &Client, name: &str) {
@@ -88,18 +112,6 @@ async fn exec(c: &Client, base: &Path, uuid: &str, argv: &str) -> String {
     std::fs::read_to_string(response(base, &id, uuid, "stdout")).unwrap_or_default()
 }
 
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
 async fn poll<F, Fut>(what: &str, secs: u64, mut f: F)
 where
     F: FnMut() -> Fut,
@@ -114,11 +126,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_100_mb_file_is_sent_and_received_intact() {
-    let (tmp, base, server) = server("fm-cc-files-");
-    let fs = image_with_agent(&image(), tmp.path());
-    let c = server.client();
-    launch(&c, &fs, "ct0", UUID_A).await;
-    wait_active(&c, "ct0").await;
+    let (_tmp, base, _server, c) = with_clients("fm-cc-files-", &[("ct0", UUID_A)]).await;
 
     let files = base.join("files");
     std::fs::create_dir_all(&files).unwrap();
@@ -168,19 +176,13 @@ async fn a_100_mb_file_is_sent_and_received_intact() {
     wait_responses(&c, &id, 1, 60).await;
     let err = std::fs::read_to_string(response(&base, &id, UUID_A, "stderr")).unwrap();
     assert!(err.contains("/nonexistent: no such file"), "{err}");
-    ok(&c, "vm kill all").await;
-    ok(&c, "vm flush").await;
+    finish(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn processes_tags_filters_and_log_level() {
-    let (tmp, base, server) = server("fm-cc-procs-");
-    let fs = image_with_agent(&image(), tmp.path());
-    let c = server.client();
-    launch(&c, &fs, "ct0", UUID_A).await;
-    launch(&c, &fs, "ct1", UUID_B).await;
-    wait_active(&c, "ct0").await;
-    wait_active(&c, "ct1").await;
+    let (_tmp, base, _server, c) =
+        with_clients("fm-cc-procs-", &[("ct0", UUID_A), ("ct1", UUID_B)]).await;
 
     // Filters: only ct1 answers.
     ok(&c, "cc filter hostname=ct1").await;
@@ -252,17 +254,12 @@ async fn processes_tags_filters_and_log_level() {
         ok(&c, "cc").await[0].tabular[0][0] == "1"
     })
     .await;
-    ok(&c, "vm kill all").await;
-    ok(&c, "vm flush").await;
+    finish(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tunnels_carry_tcp_both_ways() {
-    let (tmp, base, server) = server("fm-cc-tunnel-");
-    let fs = image_with_agent(&image(), tmp.path());
-    let c = server.client();
-    launch(&c, &fs, "ct0", UUID_A).await;
-    wait_active(&c, "ct0").await;
+    let (_tmp, base, _server, c) = with_clients("fm-cc-tunnel-", &[("ct0", UUID_A)]).await;
 
     // cc tunnel: a host port to a web server inside the container.
     exec(
@@ -348,19 +345,13 @@ async fn tunnels_carry_tcp_both_ways() {
         .unwrap()
         .unwrap();
     assert_eq!(got, "from-guest\n");
-    ok(&c, "vm kill all").await;
-    ok(&c, "vm flush").await;
+    finish(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plumb_pipeline_moves_data_from_one_container_to_another() {
-    let (tmp, base, server) = server("fm-cc-plumb-");
-    let fs = image_with_agent(&image(), tmp.path());
-    let c = server.client();
-    launch(&c, &fs, "ct0", UUID_A).await;
-    launch(&c, &fs, "ct1", UUID_B).await;
-    wait_active(&c, "ct0").await;
-    wait_active(&c, "ct1").await;
+    let (_tmp, base, _server, c) =
+        with_clients("fm-cc-plumb-", &[("ct0", UUID_A), ("ct1", UUID_B)]).await;
 
     // ct1 reads p1 into a file; the host pipeline marks each line of p0 into p1.
     ok(&c, "cc filter hostname=ct1").await;
@@ -414,8 +405,7 @@ async fn a_plumb_pipeline_moves_data_from_one_container_to_another() {
     ok(&c, "clear plumb").await;
     assert!(ok(&c, "plumb").await[0].tabular.is_empty());
     ok(&c, "clear cc filter").await;
-    ok(&c, "vm kill all").await;
-    ok(&c, "vm flush").await;
+    finish(&c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -464,6 +454,5 @@ async fn an_agent_dials_in_over_cc_listen() {
     assert_eq!(ok(&c, "cc").await[0].tabular[0][0], "1");
     let _ = other.kill().await;
     let _ = child.kill().await;
-    ok(&c, "vm kill all").await;
-    ok(&c, "vm flush").await;
+    finish(&c).await;
 }

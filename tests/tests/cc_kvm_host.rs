@@ -11,11 +11,10 @@
     reason = "a test: a failed unwrap is a failed test"
 )]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ferromega_client::Client;
-use ferromega_tests::host::{free_port, guest_images, info, ok, Server};
+use ferromega_tests::host::{free_port, guest_images, info, ok, sha256, Server};
 
 /// Boots guest `vm0` with `uuid` and `memory` MB; waits for its agent.
 async fn boot(c: &Client, uuid: &str, memory: u32) {
@@ -95,18 +94,6 @@ async fn answered(c: &Client, line: &str, secs: u64) -> String {
         assert!(Instant::now() < deadline, "no answer to `cc {line}`");
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn sha256(path: &Path) -> String {
-    let out = std::process::Command::new("sha256sum")
-        .arg(path)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

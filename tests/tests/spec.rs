@@ -1,6 +1,7 @@
 //! Spec sync: the committed `openapi/openapi.json` is what the code generates, its
 //! operations are exactly the command handlers (plus `command`, `suggest` and the live
-//! endpoints `events`, `console`, `console_ws`), and each
+//! endpoints `events`, `console`, `console_ws`, `graphs`, and the files directory's
+//! `file_download` and `file_upload`, and `pipe_read`), and each
 //! sits at the route the handler table gives it.
 
 use std::collections::BTreeSet;
@@ -11,13 +12,15 @@ use ferromega_tests::workspace_root;
 use serde_json::Value;
 
 /// Operations of the spec that are not command handlers.
-const LIVE_AND_COMMAND: [&str; 7] = [
+const LIVE_AND_COMMAND: [&str; 9] = [
     "command",
     "suggest",
     "events",
     "console",
     "console_ws",
     "graphs",
+    "file_download",
+    "file_upload",
     "pipe_read",
 ];
 

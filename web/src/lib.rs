@@ -11,8 +11,21 @@ mod pages;
 use axum::routing::get;
 use axum::Router;
 
-/// The dashboard's routes: `/`, `/namespaces`, `/ns/{ns}/…` pages and `/static/…`.
+/// What the dashboard offers beyond its pages.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// The command console page (`serve --console`); off, the page says so (404).
+    pub console: bool,
+}
+
+/// The dashboard's routes with the default [`Options`] (no console).
 pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    router_with(Options::default())
+}
+
+/// The dashboard's routes: `/`, `/namespaces`, `/ns/{ns}/…` pages and `/static/…`.
+pub fn router_with<S: Clone + Send + Sync + 'static>(opts: Options) -> Router<S> {
+    let console = opts.console;
     Router::new()
         .route("/", get(pages::home))
         .route("/namespaces", get(pages::namespaces))
@@ -24,5 +37,13 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/ns/{ns}/screenshots", get(pages::screenshots))
         .route("/ns/{ns}/hosts", get(pages::hosts))
         .route("/ns/{ns}/graphs", get(pages::graphs))
+        .route("/ns/{ns}/vlans", get(pages::vlans))
+        .route("/ns/{ns}/files", get(pages::files))
+        .route("/files", get(pages::home_files))
+        .route(
+            "/ns/{ns}/console",
+            get(move |ns| pages::console(ns, console)),
+        )
+        .route("/console", get(pages::home_console))
         .route("/static/{*path}", get(assets::serve))
 }

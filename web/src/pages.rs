@@ -178,6 +178,71 @@ pub(crate) async fn graphs(
     .into_response()
 }
 
+/// The VLANs of a namespace: its aliases and range, with forms to add and set them.
+#[derive(Template, WebTemplate)]
+#[template(path = "vlans.html")]
+pub(crate) struct VlansPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn vlans(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    VlansPage { ns, page: "vlans" }.into_response()
+}
+
+/// The files directory: browse (`?path=`), download, upload, delete.
+#[derive(Template, WebTemplate)]
+#[template(path = "files.html")]
+pub(crate) struct FilesPage {
+    ns: String,
+    page: &'static str,
+}
+
+pub(crate) async fn files(Path(ns): Path<String>) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    FilesPage { ns, page: "files" }.into_response()
+}
+
+/// `/files`: the files page, from the default namespace's navigation.
+pub(crate) async fn home_files() -> Redirect {
+    Redirect::to("/ns/minimega/files")
+}
+
+/// The command console, or a page saying it is off.
+#[derive(Template, WebTemplate)]
+#[template(path = "console.html")]
+pub(crate) struct ConsolePage {
+    ns: String,
+    page: &'static str,
+    enabled: bool,
+}
+
+pub(crate) async fn console(Path(ns): Path<String>, enabled: bool) -> Response {
+    if !valid_name(&ns) {
+        return bad_name("namespace", &ns);
+    }
+    let page = ConsolePage {
+        ns,
+        page: "console",
+        enabled,
+    };
+    if enabled {
+        page.into_response()
+    } else {
+        (StatusCode::NOT_FOUND, page).into_response()
+    }
+}
+
+/// `/console`: the console of the default namespace.
+pub(crate) async fn home_console() -> Redirect {
+    Redirect::to("/ns/minimega/console")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +254,27 @@ mod tests {
         assert!(!valid_name("a b"));
         assert!(!valid_name("<script>"));
         assert!(!valid_name("a/b"));
+    }
+
+    #[tokio::test]
+    async fn the_console_is_off_unless_asked_for() {
+        let off = console(Path("minimega".into()), false).await;
+        assert_eq!(off.status(), StatusCode::NOT_FOUND);
+        let on = console(Path("minimega".into()), true).await;
+        assert_eq!(on.status(), StatusCode::OK);
+        let bad = console(Path("a b".into()), true).await;
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+        let html = ConsolePage {
+            ns: "foo".into(),
+            page: "console",
+            enabled: true,
+        }
+        .render()
+        .unwrap_or_default();
+        assert!(
+            html.contains("/static/console.js") && html.contains("foo$"),
+            "{html}"
+        );
     }
 
     #[test]

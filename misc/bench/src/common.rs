@@ -78,6 +78,16 @@ impl Server {
 
     /// Starts `bin serve` on a free port over a temporary base.
     pub async fn start(bin: &Path) -> anyhow::Result<Server> {
+        Server::start_with(bin, &[], |addr| Ok(Client::new(addr))).await
+    }
+
+    /// Starts `bin serve` with `extra` flags; `client` makes, from the address, the client
+    /// that waits for it to answer (one that speaks TLS or carries credentials).
+    pub async fn start_with(
+        bin: &Path,
+        extra: &[&std::ffi::OsStr],
+        client: impl Fn(&str) -> anyhow::Result<Client>,
+    ) -> anyhow::Result<Server> {
         let base = tempfile::Builder::new()
             .prefix("fm-bench-")
             .tempdir()
@@ -101,6 +111,7 @@ impl Server {
                 "--logfile",
             ])
             .arg(base.path().join("server.log"))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -111,7 +122,7 @@ impl Server {
             addr,
             _base: base,
         };
-        let client = Client::new(&server.addr);
+        let client = client(&server.addr)?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.command("minimega", "version").await.is_err() {
             if let Some(status) = server.child.try_wait()? {

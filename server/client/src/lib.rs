@@ -28,9 +28,24 @@ pub enum ClientError {
         /// The error body.
         body: ErrorBody,
     },
+    /// The credentials or the CA certificate given cannot be used.
+    #[error("{0}")]
+    Credentials(String),
     /// No operation has this name.
     #[error("unknown operation: {0}")]
     UnknownOperation(String),
+}
+
+/// What a client presents: a bearer token, or a user and password (HTTP Basic), and a
+/// CA certificate (PEM) to trust besides the system's — a self-signed server's own.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Bearer token (`ferromega auth add-token`); wins over `user`.
+    pub token: Option<String>,
+    /// User name and password (`ferromega auth add-user`).
+    pub user: Option<(String, String)>,
+    /// PEM certificates to trust.
+    pub ca: Option<Vec<u8>>,
 }
 
 /// A client of one ferromega server.
@@ -57,16 +72,49 @@ impl Client {
     /// A client of the server at `addr` that sends `Authorization: Bearer <token>` with
     /// every request when `token` is given (servers started with `--auth`).
     pub fn with_token(addr: &str, token: Option<&str>) -> Self {
+        let creds = Credentials {
+            token: token.map(str::to_string),
+            ..Credentials::default()
+        };
+        Client::connect(addr, &creds).unwrap_or_else(|_| Client::new(addr))
+    }
+
+    /// A client of the server at `addr` (`https://…` for a server started with
+    /// `--tls-cert`) that presents `creds`.
+    pub fn connect(addr: &str, creds: &Credentials) -> Result<Self, ClientError> {
         let mut c = Client::new(addr);
-        let Some(token) = token else { return c };
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+        let auth = match (&creds.token, &creds.user) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, Some((user, password))) => {
+                use base64::Engine as _;
+                let pair =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(format!("Basic {pair}"))
+            }
+            (None, None) => None,
+        };
+        if let Some(auth) = auth {
+            let mut v = reqwest::header::HeaderValue::from_str(&auth)
+                .map_err(|_| ClientError::Credentials("credentials must be printable".into()))?;
+            v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
-        if let Ok(http) = reqwest::Client::builder().default_headers(headers).build() {
-            c.http = http;
+        let mut builder = reqwest::Client::builder().default_headers(headers);
+        if let Some(pem) = &creds.ca {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| ClientError::Credentials(format!("--ca: {e}")))?;
+            if certs.is_empty() {
+                return Err(ClientError::Credentials(
+                    "--ca: no certificate in the file".into(),
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
         }
-        c
+        c.http = builder.build().map_err(|e| c.transport(e))?;
+        Ok(c)
     }
 
     fn transport(&self, source: reqwest::Error) -> ClientError {

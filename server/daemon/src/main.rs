@@ -20,6 +20,14 @@ struct Cli {
     /// Bearer token for a server started with `--auth` (default: `$FERROMEGA_TOKEN`).
     #[arg(long, global = true)]
     token: Option<String>,
+    /// User of the server's auth file, sent with HTTP Basic; the password comes from
+    /// `$FERROMEGA_PASSWORD` (default: `$FERROMEGA_USER`).
+    #[arg(long, global = true)]
+    user: Option<String>,
+    /// CA certificate (PEM) to trust for an `https://` --addr: a self-signed server's
+    /// own certificate (default: `$FERROMEGA_CA`).
+    #[arg(long, global = true)]
+    ca: Option<std::path::PathBuf>,
     /// Run one command on the server and print its output.
     #[arg(short = 'e', num_args = 1.., allow_hyphen_values = true, value_name = "COMMAND")]
     execute: Option<Vec<String>>,
@@ -52,20 +60,115 @@ enum Mode {
         #[arg(long)]
         write_only: bool,
     },
-    /// Manage the token file of `serve --auth`.
-    #[command(subcommand)]
+    /// Manage the auth file of `serve --auth`: tokens, users, per-path rules.
+    ///
+    /// The auth file holds `token NAME sha256:…`, `user NAME $argon2id$…` and
+    /// `allow NAME /path/prefix ro|rw` lines. A request is let in when its token or user
+    /// has a rule whose prefix covers the path (whole segments) at the access it needs:
+    /// `ro` for GETs and operations that only read (`vm info`, `vlans`, `file list`), `rw`
+    /// for the rest. A token without rules reaches everything; a user without rules,
+    /// nothing. Example: a user of namespace foo only —
+    ///   ferromega auth add-user auth.txt alice --password-stdin
+    ///   ferromega auth allow auth.txt alice /api/v1/namespaces/foo/ rw
+    ///   ferromega auth allow auth.txt alice /ns/foo/ ro
+    /// A command line (-e, attach, the console page) may run what the user's requests to
+    /// each operation's endpoint may; builtins that change the server for everyone
+    /// (.alias, .env, output flags) need `rw` on the pseudo-path `/api/v1/command`.
+    #[command(subcommand, verbatim_doc_comment)]
     Auth(AuthCmd),
 }
 
+/// `ferromega auth …`: edits of the auth file.
 #[derive(Debug, Subcommand)]
 enum AuthCmd {
     /// Add a token named NAME to FILE (created if missing); prints the token once.
     AddToken {
-        /// The token file.
+        /// The auth file.
         file: std::path::PathBuf,
         /// The token's name.
         name: String,
     },
+    /// Add user NAME to FILE (created if missing), or change NAME's password; the
+    /// password is read from standard input (one line).
+    AddUser {
+        /// The auth file.
+        file: std::path::PathBuf,
+        /// The user's name.
+        name: String,
+        /// Read the password from standard input (the only way: never on the command
+        /// line, where `ps` would show it).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Let NAME (a user or token) reach paths under PREFIX, read-only or read-write.
+    Allow {
+        /// The auth file.
+        file: std::path::PathBuf,
+        /// The user or token.
+        name: String,
+        /// Path prefix: `/api/v1/namespaces/foo/`, `/ns/foo/`, `/api/v1/file/`, `/`.
+        prefix: String,
+        /// `ro` (reads only) or `rw`.
+        #[arg(default_value = "rw", value_parser = ["ro", "rw"])]
+        access: String,
+    },
+    /// Remove NAME's rule for PREFIX.
+    Deny {
+        /// The auth file.
+        file: std::path::PathBuf,
+        /// The user or token.
+        name: String,
+        /// The rule's path prefix.
+        prefix: String,
+    },
+}
+
+/// Runs an `auth` subcommand (no server needed).
+fn auth_cmd(cmd: &AuthCmd) -> anyhow::Result<()> {
+    use ferromega_http::auth;
+    match cmd {
+        AuthCmd::AddToken { file, name } => println!("{}", auth::add_token(file, name)?),
+        AuthCmd::AddUser { file, name, .. } => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = line.trim_end_matches(['\r', '\n']);
+            auth::add_user(file, name, password)?;
+        }
+        AuthCmd::Allow {
+            file,
+            name,
+            prefix,
+            access,
+        } => {
+            let access = auth::Access::parse(access)
+                .ok_or_else(|| anyhow::anyhow!("access is ro or rw, not {access}"))?;
+            auth::allow(file, name, prefix, access)?;
+        }
+        AuthCmd::Deny { file, name, prefix } => auth::deny(file, name, prefix)?,
+    }
+    Ok(())
+}
+
+/// The credentials of the CLI: flags, then the environment.
+fn credentials(cli: &Cli) -> anyhow::Result<ferromega_client::Credentials> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let token = cli.token.clone().or_else(|| env("FERROMEGA_TOKEN"));
+    let user = cli
+        .user
+        .clone()
+        .or_else(|| env("FERROMEGA_USER"))
+        .map(|u| (u, env("FERROMEGA_PASSWORD").unwrap_or_default()));
+    let ca = match cli
+        .ca
+        .clone()
+        .or_else(|| env("FERROMEGA_CA").map(Into::into))
+    {
+        Some(path) => Some(
+            std::fs::read(&path).map_err(|e| anyhow::anyhow!("--ca {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(ferromega_client::Credentials { token, user, ca })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -79,21 +182,15 @@ fn main() -> anyhow::Result<()> {
     if let Some(Mode::Serve(args)) = cli.command {
         return serve::serve(*args, cli.addr);
     }
-    if let Some(Mode::Auth(AuthCmd::AddToken { file, name })) = &cli.command {
-        let token = ferromega_http::auth::add_token(file, name)?;
-        println!("{token}");
-        return Ok(());
+    if let Some(Mode::Auth(cmd)) = &cli.command {
+        return auth_cmd(cmd);
     }
+    let creds = credentials(&cli)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let token = cli
-            .token
-            .clone()
-            .or_else(|| std::env::var("FERROMEGA_TOKEN").ok())
-            .filter(|t| !t.is_empty());
-        let client = ferromega_client::Client::with_token(&cli.addr, token.as_deref());
+        let client = ferromega_client::Client::connect(&cli.addr, &creds)?;
         if let Some(words) = cli.execute {
             let ok = ferromega_cli::execute(&client, &cli.namespace, &words.join(" ")).await?;
             std::process::exit(if ok { 0 } else { 1 });

@@ -13,7 +13,8 @@ use ferromega_host_qemu::argv::Accel;
 use ferromega_host_qemu::runtime::QemuRuntime;
 use ferromega_host_system::LinuxSystem;
 
-/// The address the server listens on and the CLI dials by default.
+/// The address the server listens on and the CLI dials by default: loopback only, so
+/// nothing is reachable from other hosts unless `--addr` says so.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9001";
 
 /// Flags of `ferromega serve`, named like minimega's.
@@ -42,8 +43,10 @@ pub struct ServeArgs {
     /// mount). Default: below this server's own cgroups, from /proc/self/cgroup.
     #[arg(long)]
     cgroup: Option<PathBuf>,
-    /// Token file (`ferromega auth add-token <file> <name>`): when given, every API,
-    /// WebSocket and page request needs one of its tokens.
+    /// Auth file of tokens, users and per-path rules (`ferromega auth add-token`,
+    /// `add-user`, `allow`): when given, every API, WebSocket and page request needs a
+    /// token, or a user's password (HTTP Basic or the login form), and a rule reaching
+    /// its path.
     #[arg(long)]
     auth: Option<PathBuf>,
     /// This host's name in the mesh and the `host` column (default: the hostname).
@@ -68,6 +71,16 @@ pub struct ServeArgs {
     /// UDP port of discovery announcements.
     #[arg(long, default_value_t = 9000)]
     discovery_port: u16,
+    /// Offer the command console page in the dashboard (the command language in the
+    /// browser); off by default.
+    #[arg(long)]
+    console: bool,
+    /// Serve HTTPS and WSS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Network backend: ovs (Open vSwitch through ovs-vsctl), bridge (Linux bridges, one
     /// per VLAN), or auto (Open vSwitch when its database answers, else Linux bridges).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ovs", "bridge"])]
@@ -209,13 +222,17 @@ fn claim_base(base: &Path, force: bool) -> anyhow::Result<PathBuf> {
 pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     init_logging(&args)?;
     let base = args.base.clone();
+    let auth_path = args.auth.clone();
     let tokens = args
         .auth
         .as_deref()
-        .map(ferromega_http::auth::TokenFile::load)
+        .map(ferromega_http::auth::AuthFile::load)
         .transpose()?;
     if tokens.as_ref().is_some_and(|t| t.is_empty()) {
-        bail!("the token file holds no token: add one with `ferromega auth add-token`");
+        bail!(
+            "the auth file holds no token and no user: add one with \
+             `ferromega auth add-token` or `ferromega auth add-user`"
+        );
     }
     if let Some(h) = &args.hostname {
         if ferromega_domain::vm::launch::check_name(h).is_err() {
@@ -227,6 +244,16 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     if (!peers.is_empty() || args.degree > 0) && secret.is_none() {
         bail!("--peers and --degree need --cluster-secret-file: peers authenticate with it");
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(ferromega_http::tls::server_config(cert, key)?),
+        _ => None,
+    };
+    // `--addr` may be given as the URL the CLI dials.
+    let addr = addr
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let pid_file = claim_base(&base, args.force)?;
     let files_dir = args.filepath.clone().unwrap_or_else(|| base.join("files"));
     std::fs::create_dir_all(&files_dir)?;
@@ -268,7 +295,8 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 tracing::error!("minimega socket: {e}");
             }
         });
-        tracing::info!("ferromega listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("ferromega listening on {scheme}://{addr}");
         let mut quit = cp.quit_signal();
         let shutdown = async move {
             let mut term =
@@ -285,10 +313,16 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 _ = quit.wait_for(|q| *q) => {}
             }
         };
-        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router());
-        let app = match tokens {
-            Some(t) => ferromega_http::auth::protect(app, t, cp.host()),
-            None => app,
+        let web = ferromega_web::Options {
+            console: args.console,
+        };
+        let app = ferromega_http::router(cp.clone()).merge(ferromega_web::router_with(web));
+        // The file is checked above; from here on the server re-reads it when it changes.
+        let app = match (&tokens, &auth_path) {
+            (Some(_), Some(path)) => {
+                ferromega_http::auth::protect_file(app, path, cp.host(), tls.is_some())?
+            }
+            _ => app,
         };
         // Peers present the cluster secret, not a user token: their endpoints are
         // merged after the token guard and check the secret themselves.
@@ -306,9 +340,19 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 tokio::spawn(crate::discovery::run(cp.clone(), port, http_port));
             }
         }
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        match tls {
+            Some(config) => {
+                let listener = ferromega_http::tls::TlsListener::new(listener, config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
         socket.abort();
         cp.shutdown().await;
         let _ = std::fs::remove_file(&socket_path);
@@ -316,4 +360,15 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
     });
     let _ = std::fs::remove_file(&pid_file);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_address_is_loopback_only() {
+        let addr: std::net::SocketAddr = DEFAULT_ADDR.parse().unwrap();
+        assert!(addr.ip().is_loopback());
+    }
 }

@@ -16,10 +16,12 @@ use ferromega_command::handlers::HANDLERS;
 use ferromega_command::render::{self, Flags, Mode};
 use ferromega_command::{Command, Scope};
 
+use crate::gate::{gate_check, Gate};
 use crate::namespace::DEFAULT_NAMESPACE;
 use crate::{lock, ControlPlane, DomainError};
 
-/// The caller's side of a conversation: the active namespace and `read` nesting.
+/// The caller's side of a conversation: the active namespace, `read` nesting, and who
+/// may run what.
 #[derive(Debug, Clone)]
 pub struct Session {
     /// The active namespace.
@@ -29,15 +31,14 @@ pub struct Session {
     /// Where the command came from when a peer sent it (the namespace for fan-out,
     /// `meshage` for `mesh send`): such commands run here only and never fan out.
     pub source: Option<String>,
+    /// When set, asked before every operation the session runs — nested ones
+    /// (`namespace bar (…)`, the lines of a `read`) included.
+    pub gate: Option<Gate>,
 }
 
 impl Default for Session {
     fn default() -> Self {
-        Session {
-            namespace: DEFAULT_NAMESPACE.to_string(),
-            reading: false,
-            source: None,
-        }
+        Session::in_namespace(DEFAULT_NAMESPACE)
     }
 }
 
@@ -48,7 +49,14 @@ impl Session {
             namespace: ns.to_string(),
             reading: false,
             source: None,
+            gate: None,
         }
+    }
+
+    /// This session, with every operation asked of `gate` first.
+    pub fn gated(mut self, gate: Option<Gate>) -> Self {
+        self.gate = gate;
+        self
     }
 }
 
@@ -69,7 +77,7 @@ pub(crate) fn compile(line: &str) -> Result<Option<Command>, CompileError> {
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-const FLAG_BUILTINS: &[&str] = &[
+pub(crate) const FLAG_BUILTINS: &[&str] = &[
     "csv",
     "json",
     "headers",
@@ -185,6 +193,14 @@ impl ControlPlane {
         let (index, spec) = ferromega_command::handlers::by_name(name)
             .filter(|(_, h)| h.scope != Scope::Builtin)
             .ok_or_else(|| DomainError::NotFound(format!("unknown operation: {name}")))?;
+        if let Some(gate) = &session.gate {
+            let ns = match (name, args.string("name")) {
+                ("namespace", Some(entered)) => entered,
+                _ => session.namespace.as_str(),
+            };
+            gate.check(name, ns, &args)
+                .map_err(DomainError::Forbidden)?;
+        }
         if !matches!(name, "namespace" | "read" | "ns_run" | "mesh_send") {
             let mut args = args;
             if self.output_flags().preprocess {
@@ -252,6 +268,9 @@ impl ControlPlane {
             let spec = &HANDLERS[cmd.handler];
             let host = self.host().to_string();
             let name = spec.name.as_str();
+            if let Err(e) = gate_check(session, spec.scope, name, &cmd) {
+                return vec![(vec![Response::error(&host, e)], flags)];
+            }
             if spec.scope == Scope::Builtin {
                 return self.builtin(session, name, cmd, flags).await;
             }

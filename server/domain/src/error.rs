@@ -16,6 +16,9 @@ pub enum DomainError {
     /// A host program or resource failed.
     #[error("{0}")]
     Host(String),
+    /// The caller may not run this (the session's gate refused it).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl DomainError {

@@ -11,6 +11,7 @@ pub mod console;
 mod engine;
 pub mod error;
 pub mod events;
+mod gate;
 pub mod graphs;
 pub mod mesh;
 pub mod namespace;
@@ -32,6 +33,7 @@ use ferromega_command::render::Flags;
 pub use backends::{HostNetwork, HostSystem, Hypervisor, PeerLink, VmRuntime};
 pub use engine::Session;
 pub use error::{DomainError, DomainResult};
+pub use gate::{Gate, GateFn};
 use namespace::{Namespace, DEFAULT_NAMESPACE};
 use vlans::Vlans;
 

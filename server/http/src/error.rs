@@ -13,6 +13,7 @@ pub fn status_for(e: &DomainError) -> StatusCode {
         DomainError::NotFound(_) => StatusCode::NOT_FOUND,
         DomainError::Conflict(_) => StatusCode::CONFLICT,
         DomainError::Host(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        DomainError::Forbidden(_) => StatusCode::FORBIDDEN,
     }
 }
 

@@ -158,6 +158,7 @@ pub fn openapi() -> OpenApi {
         );
     paths = paths.path("/api/v1/suggest", PathItem::new(HttpMethod::Get, suggest));
     paths = crate::live::spec::paths(paths);
+    paths = crate::files::paths(paths);
     let components = crate::live::spec::schemas(ComponentsBuilder::new())
         .schema_from::<Args>()
         .schema_from::<Response>()

@@ -56,6 +56,15 @@ impl Driver {
     }
 
     pub async fn browser(&self) -> Browser {
+        self.browser_with(false).await
+    }
+
+    /// A browser that accepts a self-signed certificate (a test server with TLS).
+    pub async fn browser_for_tls(&self) -> Browser {
+        self.browser_with(true).await
+    }
+
+    async fn browser_with(&self, insecure_certs: bool) -> Browser {
         // The flags this machine needs: no sandbox as root, and no background
         // connections (the network is closed; they would fail many at a time).
         let args = [
@@ -73,6 +82,7 @@ impl Driver {
         ];
         let caps = json!({
             "goog:chromeOptions": { "binary": CHROMIUM, "args": args },
+            "acceptInsecureCerts": insecure_certs,
         });
         let Value::Object(caps) = caps else {
             unreachable!()

@@ -50,6 +50,117 @@ pub struct Server {
     pub tmp: tempfile::TempDir,
     /// The bearer token, for a server started with `--auth`.
     pub token: Option<String>,
+    /// The self-signed certificate (PEM) of a server started with TLS.
+    pub ca: Option<PathBuf>,
+}
+
+/// How to start a test server.
+#[derive(Debug, Default)]
+pub struct Opts {
+    /// `--auth` with a fresh auth file whose token `tester` reaches everything.
+    pub auth: bool,
+    /// `--tls-cert`/`--tls-key` with a fresh self-signed certificate for 127.0.0.1.
+    pub tls: bool,
+    /// Users added to the auth file.
+    pub users: Vec<User>,
+    /// More `serve` flags.
+    pub flags: Vec<String>,
+}
+
+/// A user of the auth file: name, password, rules as `(prefix, "ro"|"rw")`.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// The name.
+    pub name: String,
+    /// The password.
+    pub password: String,
+    /// Its `allow` rules.
+    pub rules: Vec<(String, String)>,
+}
+
+impl User {
+    /// A user with `rules`.
+    pub fn new(name: &str, password: &str, rules: &[(&str, &str)]) -> User {
+        User {
+            name: name.into(),
+            password: password.into(),
+            rules: rules
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.to_string()))
+                .collect(),
+        }
+    }
+}
+
+/// A server whose auth file has user `alice` (password `wonderland`) limited to
+/// namespace foo (its API read-write, its pages read-only), with VM `vmfoo` launched in
+/// foo and `vmbar` in bar (QEMU starts paused). `prefix` names its temporary folder.
+pub async fn alice_of_foo(prefix: &str) -> Server {
+    let s = Server::start_opts(
+        prefix,
+        Opts {
+            users: vec![User::new(
+                "alice",
+                "wonderland",
+                &[("/api/v1/namespaces/foo/", "rw"), ("/ns/foo/", "ro")],
+            )],
+            ..Opts::default()
+        },
+    );
+    let admin = s.client();
+    launch_in(&admin, "foo", "vmfoo").await;
+    launch_in(&admin, "bar", "vmbar").await;
+    s
+}
+
+/// Runs `line` in namespace `ns`; every response must succeed.
+pub async fn ok_in(c: &Client, ns: &str, line: &str) {
+    let reply = c.command(ns, line).await.expect("command");
+    for r in reply.batches.iter().flat_map(|b| &b.resp) {
+        assert!(r.error.is_empty(), "`{line}` in {ns} failed: {}", r.error);
+    }
+}
+
+/// Configures the test guest in `ns` and launches VM `name` there (QEMU starts paused).
+pub async fn launch_in(c: &Client, ns: &str, name: &str) {
+    let dir = images();
+    let kernel = dir.join("miniccc.kernel");
+    let initrd = dir.join("miniccc.initrd");
+    ok_in(c, ns, &format!("vm config kernel {}", kernel.display())).await;
+    ok_in(c, ns, &format!("vm config initrd {}", initrd.display())).await;
+    ok_in(c, ns, "vm config memory 128").await;
+    ok_in(c, ns, &format!("vm launch kvm {name}")).await;
+}
+
+/// Kills and flushes the VMs of namespace `ns` (`clear all` on drop sees only minimega).
+pub async fn clear_ns(c: &Client, ns: &str) {
+    let _ = c.command(ns, "vm kill all").await;
+    let _ = c.command(ns, "vm flush").await;
+}
+
+/// Runs `ferromega auth <args>` with `stdin` as standard input; it must succeed.
+pub fn auth_cmd(args: &[&std::ffi::OsStr], stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(binary())
+        .arg("auth")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ferromega auth");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("ferromega auth");
+    assert!(
+        out.status.success(),
+        "ferromega auth {args:?} failed: {out:?}"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 impl Server {
@@ -61,6 +172,18 @@ impl Server {
     /// Starts a server; with `auth`, behind a fresh token file (`serve --auth`) whose one
     /// token is [`Server::token`].
     pub fn start_with(prefix: &str, auth: bool) -> Server {
+        Server::start_opts(
+            prefix,
+            Opts {
+                auth,
+                ..Opts::default()
+            },
+        )
+    }
+
+    /// Starts a server as `opts` says.
+    pub fn start_opts(prefix: &str, opts: Opts) -> Server {
+        let auth = opts.auth || !opts.users.is_empty();
         let tmp = tempfile::Builder::new()
             .prefix(prefix)
             .tempdir()
@@ -70,20 +193,56 @@ impl Server {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut token = None;
         let mut cmd = Command::new(binary());
+        cmd.arg("serve");
         if auth {
-            let file = tmp.path().join("tokens");
-            let out = Command::new(binary())
-                .args(["auth", "add-token"])
-                .arg(&file)
-                .arg("tester")
-                .output()
-                .expect("ferromega auth add-token");
-            assert!(out.status.success(), "auth add-token failed: {out:?}");
-            token = Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
-            cmd.arg("serve").arg("--auth").arg(&file);
-        } else {
-            cmd.arg("serve");
+            let file = tmp.path().join("auth");
+            let f = file.as_os_str();
+            token = Some(auth_cmd(&["add-token".as_ref(), f, "tester".as_ref()], ""));
+            for User {
+                name,
+                password,
+                rules,
+            } in &opts.users
+            {
+                auth_cmd(
+                    &[
+                        "add-user".as_ref(),
+                        f,
+                        name.as_ref(),
+                        "--password-stdin".as_ref(),
+                    ],
+                    &format!("{password}\n"),
+                );
+                for (prefix, access) in rules {
+                    auth_cmd(
+                        &[
+                            "allow".as_ref(),
+                            f,
+                            name.as_ref(),
+                            prefix.as_ref(),
+                            access.as_ref(),
+                        ],
+                        "",
+                    );
+                }
+            }
+            cmd.arg("--auth").arg(&file);
         }
+        let mut ca = None;
+        if opts.tls {
+            let ck = rcgen::generate_simple_self_signed(vec![
+                "127.0.0.1".to_string(),
+                "localhost".to_string(),
+            ])
+            .expect("self-signed certificate");
+            let cert = tmp.path().join("cert.pem");
+            let key = tmp.path().join("key.pem");
+            std::fs::write(&cert, ck.cert.pem()).expect("cert");
+            std::fs::write(&key, ck.key_pair.serialize_pem()).expect("key");
+            cmd.arg("--tls-cert").arg(&cert).arg("--tls-key").arg(&key);
+            ca = Some(cert);
+        }
+        cmd.args(&opts.flags);
         let child = cmd
             .arg("--base")
             .arg(&base)
@@ -104,22 +263,37 @@ impl Server {
             base,
             tmp,
             token,
+            ca,
+        }
+    }
+
+    /// What a client of this server presents: its token, trusting its certificate.
+    pub fn credentials(&self) -> ferromega_client::Credentials {
+        ferromega_client::Credentials {
+            token: self.token.clone(),
+            user: None,
+            ca: self
+                .ca
+                .as_ref()
+                .map(|c| std::fs::read(c).expect("certificate")),
         }
     }
 
     /// A client of the server (with its token, if any).
     pub fn client(&self) -> Client {
-        Client::with_token(&self.addr, self.token.as_deref())
+        Client::connect(&self.url(""), &self.credentials()).expect("client")
     }
 
-    /// `http://<addr><path>`.
+    /// `http://<addr><path>`, or `https://…` with TLS.
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.ca.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
-    /// `ws://<addr><path>`.
+    /// `ws://<addr><path>`, or `wss://…` with TLS.
     pub fn ws_url(&self, path: &str) -> String {
-        format!("ws://{}{path}", self.addr)
+        let scheme = if self.ca.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     /// Configures the test guest (kernel, initrd, 128 MB) in namespace minimega.
@@ -142,19 +316,20 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // `clear all` kills the QEMUs; a killed server would leave them running.
-        let addr = self.addr.clone();
-        let token = self.token.clone();
+        let url = self.url("");
+        let creds = self.credentials();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
             if let Ok(rt) = rt {
                 let _ = rt.block_on(async {
-                    tokio::time::timeout(
-                        Duration::from_secs(20),
-                        Client::with_token(&addr, token.as_deref())
-                            .command("minimega", "clear all"),
-                    )
+                    tokio::time::timeout(Duration::from_secs(20), async {
+                        match Client::connect(&url, &creds) {
+                            Ok(c) => c.command("minimega", "clear all").await.is_ok(),
+                            Err(_) => false,
+                        }
+                    })
                     .await
                 });
             }

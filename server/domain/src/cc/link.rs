@@ -357,15 +357,17 @@ fn write_received(dir: &Path, path: &str, offset: u64, perm: u32, data: &[u8]) -
     f.set_permissions(std::fs::Permissions::from_mode(perm & 0o777))
 }
 
-/// Writes `<dir>/<id>/<uuid>/{stdout,stderr}` (each only when not empty).
+/// Writes `<dir>/<id>/<uuid>/{stdout,stderr}` (each only when not empty), each whole
+/// at once (written aside, then renamed), so a reader never sees half of one.
 fn write_response(dir: &Path, uuid: &str, r: &CommandResponse) -> io::Result<()> {
     let d = dir.join(r.id.to_string()).join(uuid);
     std::fs::create_dir_all(&d)?;
-    if !r.stdout.is_empty() {
-        std::fs::write(d.join("stdout"), &r.stdout)?;
-    }
-    if !r.stderr.is_empty() {
-        std::fs::write(d.join("stderr"), &r.stderr)?;
+    for (name, text) in [("stdout", &r.stdout), ("stderr", &r.stderr)] {
+        if !text.is_empty() {
+            let part = d.join(format!(".{name}.part"));
+            std::fs::write(&part, text)?;
+            std::fs::rename(&part, d.join(name))?;
+        }
     }
     Ok(())
 }

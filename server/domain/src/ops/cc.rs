@@ -339,7 +339,8 @@ fn with_pipes(argv: &[String], background: bool) -> DomainResult<Command> {
     Ok(cmd)
 }
 
-/// Every file under `dir`, in lexical order of paths.
+/// Every file under `dir`, in lexical order of paths (without the `.name.part` files of
+/// responses being written).
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -349,7 +350,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     for p in entries {
         if p.is_dir() {
             walk(&p, out);
-        } else {
+        } else if !p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().ends_with(".part"))
+        {
             out.push(p);
         }
     }

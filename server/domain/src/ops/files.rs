@@ -94,6 +94,56 @@ impl ControlPlane {
         Ok(self.ok())
     }
 
+    /// The regular file at `rel` in the files directory, for a download: never a
+    /// directory, never through a symlink out of the files directory.
+    pub fn file_for_download(&self, rel: &str) -> DomainResult<PathBuf> {
+        let path = inside(self.files_dir(), rel)?;
+        let not_found = || DomainError::NotFound(format!("file not found: {rel}"));
+        let real = path.canonicalize().map_err(|_| not_found())?;
+        let root = self
+            .files_dir()
+            .canonicalize()
+            .map_err(|e| DomainError::Host(e.to_string()))?;
+        if !real.starts_with(&root) {
+            return Err(DomainError::Invalid(format!(
+                "path leaves the files directory: {rel}"
+            )));
+        }
+        if !real.is_file() {
+            return Err(not_found());
+        }
+        Ok(real)
+    }
+
+    /// Where an upload to `rel` goes in the files directory (its folders created): never
+    /// outside it, never over an existing file or folder.
+    pub fn file_for_upload(&self, rel: &str) -> DomainResult<PathBuf> {
+        let path = inside(self.files_dir(), rel)?;
+        if path == self.files_dir() || rel.ends_with('/') {
+            return Err(DomainError::Invalid("an upload needs a file name".into()));
+        }
+        let parent = path
+            .parent()
+            .ok_or_else(|| DomainError::Invalid("an upload needs a file name".into()))?;
+        std::fs::create_dir_all(parent).map_err(|e| DomainError::Host(e.to_string()))?;
+        let root = self
+            .files_dir()
+            .canonicalize()
+            .map_err(|e| DomainError::Host(e.to_string()))?;
+        let real_parent = parent
+            .canonicalize()
+            .map_err(|e| DomainError::Host(e.to_string()))?;
+        if !real_parent.starts_with(&root) {
+            return Err(DomainError::Invalid(format!(
+                "path leaves the files directory: {rel}"
+            )));
+        }
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(DomainError::Conflict(format!("file exists: {rel}")));
+        }
+        Ok(path)
+    }
+
     pub(crate) fn file_status(&self) -> Response {
         let rows = self
             .transfers()

@@ -48,19 +48,58 @@ where
     )
 }
 
+/// `e` as a reader who may see only the namespaces `visible` accepts sees it, if at all
+/// (exhaustive on purpose: a new kind of event must say who sees it).
+pub fn visible_part(e: &Event, visible: &dyn Fn(&str) -> bool) -> Option<Event> {
+    match e {
+        Event::Snapshot { host, vms } => Some(Event::Snapshot {
+            host: host.clone(),
+            vms: vms
+                .iter()
+                .filter(|v| visible(&v.namespace))
+                .cloned()
+                .collect(),
+        }),
+        Event::Vm { vm } => visible(&vm.namespace).then(|| e.clone()),
+        Event::VmRemoved { namespace, .. } | Event::Screenshot { namespace, .. } => {
+            visible(namespace).then(|| e.clone())
+        }
+        // The host's own figures: the hosts page of any namespace shows them.
+        Event::HostStats { .. } => Some(e.clone()),
+    }
+}
+
 /// Streams `snapshot` and then every event of `bus` to the WebSocket halves until the
 /// reader leaves, lags, or the server goes away; pings every `ping_every`.
 pub async fn pump<Tx, Rx, E>(
     snapshot: Event,
-    mut bus: broadcast::Receiver<Event>,
-    mut tx: Tx,
-    mut rx: Rx,
+    bus: broadcast::Receiver<Event>,
+    tx: Tx,
+    rx: Rx,
     ping_every: Duration,
 ) -> Ended
 where
     Tx: Sink<Message> + Unpin,
     Rx: Stream<Item = Result<Message, E>> + Unpin,
 {
+    pump_visible(snapshot, bus, tx, rx, ping_every, &|_| true).await
+}
+
+/// [`pump`] for a reader who may see only the namespaces `visible` accepts (a user of
+/// the auth file limited to some namespaces).
+pub async fn pump_visible<Tx, Rx, E>(
+    snapshot: Event,
+    mut bus: broadcast::Receiver<Event>,
+    mut tx: Tx,
+    mut rx: Rx,
+    ping_every: Duration,
+    visible: &(dyn Fn(&str) -> bool + Sync),
+) -> Ended
+where
+    Tx: Sink<Message> + Unpin,
+    Rx: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let snapshot = visible_part(&snapshot, visible).unwrap_or(snapshot);
     if !send(&mut tx, frame(&snapshot)).await {
         return Ended::Failed;
     }
@@ -91,8 +130,8 @@ where
                     break Ended::Lagged;
                 }
                 let sent = tokio::time::timeout(SEND_TIMEOUT, async {
-                    for e in &batch {
-                        tx.feed(frame(e)).await.map_err(|_| ())?;
+                    for e in batch.iter().filter_map(|e| visible_part(e, visible)) {
+                        tx.feed(frame(&e)).await.map_err(|_| ())?;
                     }
                     tx.flush().await.map_err(|_| ())
                 })
@@ -153,6 +192,38 @@ mod tests {
             host: "h".into(),
             vms: vec![],
         }
+    }
+
+    #[test]
+    fn a_reader_sees_only_its_namespaces() {
+        let only_foo = |ns: &str| ns == "foo";
+        assert_eq!(visible_part(&vm("a", "RUNNING"), &only_foo), None);
+        let Event::Vm { vm: mut v } = vm("b", "RUNNING") else {
+            unreachable!()
+        };
+        v.namespace = "foo".into();
+        let foo_vm = Event::Vm { vm: v.clone() };
+        assert_eq!(visible_part(&foo_vm, &only_foo), Some(foo_vm.clone()));
+        let Event::Vm { vm: other } = vm("c", "RUNNING") else {
+            unreachable!()
+        };
+        let snap = Event::Snapshot {
+            host: "h".into(),
+            vms: vec![v.clone(), other],
+        };
+        assert_eq!(
+            visible_part(&snap, &only_foo),
+            Some(Event::Snapshot {
+                host: "h".into(),
+                vms: vec![v]
+            })
+        );
+        let gone = Event::VmRemoved {
+            namespace: "bar".into(),
+            id: 1,
+            name: "x".into(),
+        };
+        assert_eq!(visible_part(&gone, &only_foo), None);
     }
 
     fn parse(m: Message) -> Event {

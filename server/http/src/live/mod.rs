@@ -21,7 +21,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use ferromega_api::events::ConsoleTicket;
 use ferromega_api::{ErrorBody, HostError};
 use ferromega_domain::console::ConsoleKind;
@@ -29,6 +29,7 @@ use ferromega_domain::ControlPlane;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 use origin::origin_allowed;
 use tickets::{Binding, Tickets, TICKET_TTL};
@@ -81,14 +82,21 @@ fn cross_origin(host: &str) -> Response {
 }
 
 /// `GET /api/v1/events`: the events WebSocket.
-async fn events_ws(State(live): State<Live>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+/// Behind `serve --auth`, a reader sees only the namespaces its rules let it read.
+async fn events_ws(
+    State(live): State<Live>,
+    principal: Option<Extension<Arc<Principal>>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
     if !origin_allowed(&headers) {
         return cross_origin(live.cp.host());
     }
     ws.on_upgrade(move |socket| async move {
         let (snapshot, bus) = live.cp.subscribe();
         let (tx, rx) = socket.split();
-        let ended = events::pump(snapshot, bus, tx, rx, relay::PING_EVERY).await;
+        let visible = |ns: &str| principal.as_ref().is_none_or(|p| p.sees_namespace(ns));
+        let ended = events::pump_visible(snapshot, bus, tx, rx, relay::PING_EVERY, &visible).await;
         tracing::debug!("events stream ended: {ended:?}");
     })
 }

@@ -12,20 +12,20 @@ use utoipa::openapi::schema::ComponentsBuilder;
 use utoipa::openapi::{ContentBuilder, PathsBuilder, Ref, Required};
 use utoipa::PartialSchema;
 
-fn json_ref(name: &str) -> utoipa::openapi::Content {
+pub(crate) fn json_ref(name: &str) -> utoipa::openapi::Content {
     ContentBuilder::new()
         .schema(Some(Ref::from_schema_name(name)))
         .build()
 }
 
-fn error(desc: &str) -> utoipa::openapi::Response {
+pub(crate) fn error(desc: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(desc)
         .content("application/json", json_ref("ErrorBody"))
         .build()
 }
 
-fn param(
+pub(crate) fn param(
     name: &str,
     at: ParameterIn,
     required: bool,

@@ -1,19 +1,22 @@
 //! One endpoint per operation, routed as `ferromega_command::routes` says; each handler
 //! only translates: body → `Args`, one `ControlPlane::invoke`, responses → JSON or text.
 
+use std::sync::Arc;
+
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response as HttpResponse};
 use axum::routing::{delete, post, MethodRouter};
-use axum::Json;
+use axum::{Extension, Json};
 use ferromega_api::{Args, Response};
 use ferromega_command::handlers::operations;
 use ferromega_command::render;
 use ferromega_command::routes::{route_of, Route, Verb};
-use ferromega_domain::{ControlPlane, Session};
+use ferromega_domain::{ControlPlane, Gate, Session};
 use serde::Deserialize;
 
+use crate::auth::Principal;
 use crate::error::ApiError;
 
 /// Every operation with its route.
@@ -43,6 +46,7 @@ async fn run(
     ns: String,
     query: OpQuery,
     headers: HeaderMap,
+    gate: Option<Gate>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let host = cp.host().to_string();
@@ -51,7 +55,9 @@ async fn run(
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(&host, e.to_string()))?
     };
-    let mut session = Session::in_namespace(&ns);
+    // The endpoint's own path passed the auth rules; the gate covers what `namespace`,
+    // `read` and `ns run` run inside.
+    let mut session = Session::in_namespace(&ns).gated(gate);
     let mut resps: Vec<Response> = cp
         .invoke(&mut session, name, args)
         .await
@@ -75,13 +81,15 @@ pub(crate) fn method_router(name: &'static str, route: &Route) -> MethodRouter<C
     let handler = move |State(cp): State<ControlPlane>,
                         params: Option<Path<String>>,
                         Query(query): Query<OpQuery>,
+                        principal: Option<Extension<Arc<Principal>>>,
                         headers: HeaderMap,
                         body: Bytes| async move {
         let ns = match (global, params) {
             (false, Some(Path(ns))) => ns,
             _ => "minimega".to_string(),
         };
-        run(cp, name, ns, query, headers, body).await
+        let gate = principal.and_then(|Extension(p)| p.gate());
+        run(cp, name, ns, query, headers, gate, body).await
     };
     if route.verb == Verb::Delete {
         delete(handler)
