@@ -324,12 +324,9 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
             }
             _ => app,
         };
-        // Peers present the cluster secret, not a user token: their endpoints are
-        // merged after the token guard and check the secret themselves.
-        let app = app.merge(ferromega_http::mesh::peer_router(
-            cp.clone(),
-            secret.as_deref(),
-        ));
+        // Peers present the cluster secret, not a user token: their endpoints sit beside
+        // the guarded app and check the secret themselves.
+        let app = ferromega_http::mesh::beside(app, cp.clone(), secret.as_deref());
         if let Some(secret) = secret {
             let link = Arc::new(crate::peers::HttpPeers::new(secret));
             cp.mesh_discovery(args.degree, &args.context);

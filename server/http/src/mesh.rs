@@ -97,6 +97,20 @@ async fn file(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
+/// `app` with the peer endpoints beside it: requests to the peer paths go to
+/// [`peer_router`], everything else to `app` untouched (its guard and fallback included:
+/// merging routers would replace a guarded fallback with an unguarded one).
+pub fn beside(app: Router, cp: ControlPlane, secret: Option<&str>) -> Router {
+    // As services, not routers: axum refuses routers in `route_service`.
+    let peers = peer_router(cp, secret).into_service::<axum::body::Body>();
+    [PEER_HELLO_PATH, PEER_RUN_PATH, PEER_FILE_PATH]
+        .into_iter()
+        .fold(Router::new(), |r, path| {
+            r.route_service(path, peers.clone())
+        })
+        .fallback_service(app.into_service::<axum::body::Body>())
+}
+
 /// The peer endpoints of a server driving `cp`, admitting peers that present `secret`.
 pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
     let state = PeerState {
