@@ -284,6 +284,25 @@ async fn the_file_preprocessor_fetches_a_file_from_the_peer_that_has_it() {
 }
 
 #[tokio::test]
+async fn cc_send_of_a_file_only_a_peer_has_fetches_it_first() {
+    let c = cluster(2).await;
+    let files = |i: usize| c.dirs[i].path().join("files");
+    std::fs::create_dir_all(files(1)).unwrap();
+    std::fs::write(files(1).join("tool.sh"), "echo hi").unwrap();
+    c.ok(0, "minimega", "cc send tool.sh").await;
+    assert_eq!(
+        std::fs::read_to_string(files(0).join("tool.sh")).unwrap(),
+        "echo hi"
+    );
+    let cmds = c.ok(0, "minimega", ".columns sent cc commands").await;
+    assert_eq!(cmds[0].tabular, vec![vec!["[tool.sh]".to_string()]]);
+    assert_eq!(
+        c.errors(0, "minimega", "cc send nowhere.sh").await,
+        ["h1: no such file: nowhere.sh"]
+    );
+}
+
+#[tokio::test]
 async fn a_launch_brings_its_files_to_the_hosts_it_lands_on() {
     let c = cluster(3).await;
     let files = |i: usize| c.dirs[i].path().join("files");

@@ -1,5 +1,6 @@
-//! Operations that move files over cc: `cc send` (host files into the guests) and
-//! `cc recv` (guest files into the responses directory).
+//! Operations that move files over cc: `cc send` (host files into the guests; a file
+//! only a peer has is fetched from the mesh first) and `cc recv` (guest files into the
+//! responses directory).
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +11,21 @@ use crate::namespace::DEFAULT_NAMESPACE;
 use crate::{ControlPlane, DomainError, DomainResult};
 
 impl ControlPlane {
-    pub(crate) fn cc_send(&self, ns: &str, args: &Args) -> DomainResult<Response> {
+    pub(crate) async fn cc_send(&self, ns: &str, args: &Args) -> DomainResult<Response> {
         let root = self.files_dir().to_path_buf();
         let mut send = Vec::new();
         for name in args.list("file") {
-            for path in send_matches(&root, ns, name)? {
+            let found = match send_matches(&root, ns, name) {
+                // A relative name no file here matches may live on a peer (iomeshage).
+                Err(DomainError::NotFound(e)) if !Path::new(name).is_absolute() => {
+                    if self.file_get_from_peers(name).await.is_err() {
+                        return Err(DomainError::NotFound(e));
+                    }
+                    send_matches(&root, ns, name)?
+                }
+                other => other?,
+            };
+            for path in found {
                 let mut files = Vec::new();
                 walk_files(&path, &mut files);
                 for f in files {

@@ -144,7 +144,7 @@ impl ControlPlane {
             "cc_filter" => one(self.cc_filter(&ns, args)),
             "cc_prefix" => one(self.cc_prefix(&ns, args)),
             "cc_delete" => one(self.cc_delete(&ns, args)),
-            "cc_send" => one(self.cc_send(&ns, args)),
+            "cc_send" => one(self.cc_send(&ns, args).await),
             "cc_recv" => one(self.cc_recv(&ns, args)),
             "cc_process_list" => one(self.cc_process_list(&ns, args)),
             "cc_process_kill" => one(self.cc_process_kill(&ns, args)),
