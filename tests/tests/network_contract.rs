@@ -415,6 +415,17 @@ async fn qos_is_applied_to_the_tap_and_shown_in_vm_info() {
         app.run("qos add k0 all loss 1").await,
         "E: wildcard qos not implemented"
     );
+    // Beyond 2.4: rate, loss and delay together.
+    app.run("qos add k0 0 shape rate=20mbit loss=1 delay=5ms")
+        .await;
+    assert_eq!(
+        app.run(".columns qos vm info").await,
+        "qos\n[0: rate 20mbit loss 1 delay 5ms]"
+    );
+    assert!(app
+        .run("qos add k0 0 shape jitter=3")
+        .await
+        .starts_with("E: invalid setting: `jitter=3`"));
     app.run("clear qos k0 0").await;
     assert_eq!(app.run(".columns qos vm info").await, "qos\n[]");
     assert_eq!(
@@ -422,6 +433,7 @@ async fn qos_is_applied_to_the_tap_and_shown_in_vm_info() {
         [
             "qos mega_tap0 [loss 5]",
             "qos mega_tap0 [rate 2mbit]",
+            "qos mega_tap0 [rate 20mbit loss 1 delay 5ms]",
             "qos mega_tap0 []"
         ]
     );

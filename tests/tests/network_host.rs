@@ -291,6 +291,38 @@ fn rate_and_loss_qos_shape_traffic_towards_the_port() {
             "{received}/50 echoes came back"
         );
 
+        // Rate and loss together (beyond 2.4): here tbf for the rate and nftables for
+        // the loss, both in place at once.
+        let both = Qos {
+            rate: Some((20, "mbit".into())),
+            loss: Some("40".into()),
+            delay: None,
+        };
+        net.qos_apply(&tb, &both).await.unwrap();
+        let qdisc = stdout(&run(&["tc", "qdisc", "show", "dev", &tb]));
+        assert!(
+            qdisc.contains("tbf") && qdisc.contains("rate 20Mbit"),
+            "{qdisc}"
+        );
+        let rules = stdout(&run(&["nft", "list", "ruleset"]));
+        assert!(rules.contains("numgen"), "{rules}");
+        let o = a.sh(&[
+            "busybox",
+            "ping",
+            "-c",
+            "50",
+            "-i",
+            "0.02",
+            "-W",
+            "1",
+            "10.93.0.2",
+        ]);
+        let text = stdout(&o);
+        assert!(
+            !text.contains(" 0% packet loss") && !text.contains("100% packet loss"),
+            "rate+loss: {text}"
+        );
+
         let delay = Qos {
             delay: Some("100ms".into()),
             ..Qos::default()

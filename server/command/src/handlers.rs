@@ -805,11 +805,14 @@ fn networking() -> Vec<HandlerSpec> {
                 "qos <add,> <vm target> <interface> <loss,> <percent>",
                 "qos <add,> <vm target> <interface> <delay,> <duration>",
                 "qos <add,> <vm target> <interface> <rate,> <bw> <kbit,mbit,gbit>",
+                "qos <add,> <vm target> <interface> <shape,> <setting>...",
             ],
             "shape traffic to a VM NIC",
             "Add packet loss (percent), delay (Go duration, bare number = ms) or a rate limit \
              to traffic towards a NIC of the target VMs. Rate replaces loss and delay and vice \
-             versa. Delay needs the kernel's netem qdisc.",
+             versa, as in minimega; beyond it, shape sets them together (settings \
+             rate=<n><kbit|mbit|gbit>, loss=<percent>, delay=<duration>). Delay needs the \
+             kernel's netem qdisc.",
         ),
         h(
             "clear_qos",

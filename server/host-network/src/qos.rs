@@ -123,10 +123,18 @@ async fn tc_clear(port: &str) {
     let _ = run("tc", &args(&["qdisc", "del", "dev", port, "root"]), None).await;
 }
 
-/// Makes `port`'s egress shaping what `q` says.
+/// Makes `port`'s egress shaping what `q` says. Rate, loss and delay may be combined:
+/// with netem, netem at the root (loss, delay) and tbf beneath it (rate); without netem,
+/// tbf at the root for the rate and nftables `numgen` for the loss (delay is refused).
 pub async fn apply(port: &str, q: &Qos) -> Result<(), QosError> {
+    let rate = match &q.rate {
+        Some((n, unit)) => Some(tbf_args(port, *n, unit)?),
+        None => None,
+    };
     if q.delay.is_some() || q.loss.is_some() {
-        let mut netem = args(&["qdisc", "replace", "dev", port, "root", "netem"]);
+        let mut netem = args(&[
+            "qdisc", "replace", "dev", port, "root", "handle", "1:", "netem",
+        ]);
         if let Some(d) = &q.delay {
             let us = parse_go_duration(d)
                 .or_else(|| {
@@ -141,12 +149,18 @@ pub async fn apply(port: &str, q: &Qos) -> Result<(), QosError> {
             netem.extend(args(&["loss", &format!("{l}%")]));
         }
         match run("tc", &netem, None).await {
-            Ok(()) => return nft_clear(port).await,
+            Ok(()) => {
+                if let Some(r) = rate {
+                    run("tc", &beneath_netem(r), None).await?;
+                }
+                return nft_clear(port).await;
+            }
             Err(e) if unknown_qdisc(&e) && q.delay.is_some() => return Err(QosError::NoNetem),
             Err(e) if unknown_qdisc(&e) => {}
             Err(e) => return Err(e),
         }
-        // No netem: loss alone, through nftables on the bridges' forward hook.
+        // No netem: the loss through nftables on the bridges' forward hook, the rate (if
+        // any) through tbf as usual.
         let loss = q.loss.as_deref().unwrap_or("0");
         run(
             "nft",
@@ -154,15 +168,31 @@ pub async fn apply(port: &str, q: &Qos) -> Result<(), QosError> {
             Some(&nft_loss_script(port, loss)?),
         )
         .await?;
-        tc_clear(port).await;
+        match rate {
+            Some(r) => run("tc", &r, None).await?,
+            None => tc_clear(port).await,
+        }
         return Ok(());
     }
-    if let Some((n, unit)) = &q.rate {
-        run("tc", &tbf_args(port, *n, unit)?, None).await?;
+    if let Some(r) = rate {
+        run("tc", &r, None).await?;
         return nft_clear(port).await;
     }
     tc_clear(port).await;
     nft_clear(port).await
+}
+
+/// A root tbf's arguments moved beneath a root netem (`parent 1: handle 2:`).
+fn beneath_netem(tbf: Vec<String>) -> Vec<String> {
+    let mut out = Vec::with_capacity(tbf.len() + 3);
+    for a in tbf {
+        if a == "root" {
+            out.extend(args(&["parent", "1:", "handle", "2:"]));
+        } else {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// Removes whatever qos `port` had (before it is deleted).
@@ -173,6 +203,17 @@ pub async fn clear(port: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_rate_goes_beneath_netem() {
+        let tbf = super::tbf_args("t0", 20, "mbit").unwrap();
+        let under = super::beneath_netem(tbf);
+        assert_eq!(
+            under[..9].join(" "),
+            "qdisc replace dev t0 parent 1: handle 2: tbf"
+        );
+        assert!(!under.contains(&"root".to_string()));
+    }
+
     use super::*;
 
     #[test]

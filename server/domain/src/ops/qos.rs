@@ -24,6 +24,11 @@ pub enum QosError {
     /// Rate not an integer.
     #[error("invalid rate: `{0}`")]
     Rate(String),
+    /// A `shape` setting that is not `rate=`, `loss=` or `delay=`.
+    #[error(
+        "invalid setting: `{0}` (want rate=<n><kbit|mbit|gbit>, loss=<percent>, delay=<duration>)"
+    )]
+    Setting(String),
 }
 
 /// One `qos add` change.
@@ -35,6 +40,38 @@ pub enum QosChange {
     Delay(String),
     /// Rate and unit.
     Rate(u64, String),
+    /// Beyond 2.4 (`qos add … shape rate=… loss=… delay=…`): the whole shaping at once,
+    /// rate together with loss and delay.
+    Shape(Qos),
+}
+
+/// Parses the settings of `qos add … shape`: `rate=20mbit`, `loss=5`, `delay=10ms`.
+pub fn parse_shape(words: &[String]) -> Result<Qos, QosError> {
+    let mut q = Qos::default();
+    for w in words {
+        let (k, v) = w
+            .split_once('=')
+            .ok_or_else(|| QosError::Setting(w.clone()))?;
+        match k {
+            "loss" => q.loss = Some(parse_loss(v)?),
+            "delay" => q.delay = Some(parse_delay(v)?.0),
+            "rate" => {
+                let unit = ["kbit", "mbit", "gbit"]
+                    .into_iter()
+                    .find(|u| v.ends_with(u))
+                    .ok_or_else(|| QosError::Rate(v.to_string()))?;
+                let n = v[..v.len() - unit.len()]
+                    .parse::<u64>()
+                    .map_err(|_| QosError::Rate(v.to_string()))?;
+                q.rate = Some((n, unit.to_string()));
+            }
+            _ => return Err(QosError::Setting(w.clone())),
+        }
+    }
+    if words.is_empty() {
+        return Err(QosError::Setting(String::new()));
+    }
+    Ok(q)
 }
 
 /// Parses a loss percentage: 0 ≤ p < 100.
@@ -63,6 +100,9 @@ pub fn parse_delay(s: &str) -> Result<(String, u64), QosError> {
 
 /// The change `qos add` asks for.
 pub fn parse_change(args: &Args) -> Result<QosChange, QosError> {
+    if args.flag("shape") {
+        return parse_shape(args.list("setting")).map(QosChange::Shape);
+    }
     if args.flag("loss") {
         return parse_loss(args.string("percent").unwrap_or_default()).map(QosChange::Loss);
     }
@@ -81,9 +121,11 @@ pub fn parse_change(args: &Args) -> Result<QosChange, QosError> {
     Ok(QosChange::Rate(n, unit.to_string()))
 }
 
-/// `old` with `change` applied, minimega 2.4's way: rate and loss/delay exclude each other.
+/// `old` with `change` applied, minimega 2.4's way: rate and loss/delay exclude each other
+/// (only `shape` sets them together).
 pub fn merge(old: &Qos, change: &QosChange) -> Qos {
     match change {
+        QosChange::Shape(q) => q.clone(),
         QosChange::Rate(n, u) => Qos {
             rate: Some((*n, u.clone())),
             ..Qos::default()
@@ -172,6 +214,20 @@ fn tap_index(arg: &str, vm: &Vm) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shape_sets_rate_loss_and_delay_together_and_refuses_junk() {
+        let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let q = parse_shape(&w(&["rate=20mbit", "loss=5", "delay=10ms"])).unwrap();
+        assert_eq!(q.rate, Some((20, "mbit".to_string())));
+        assert_eq!(q.loss.as_deref(), Some("5"));
+        assert_eq!(q.delay.as_deref(), Some("10ms"));
+        assert_eq!(merge(&Qos::default(), &QosChange::Shape(q.clone())), q);
+        assert!(parse_shape(&w(&["rate=20"])).is_err());
+        assert!(parse_shape(&w(&["loss=150"])).is_err());
+        assert!(parse_shape(&w(&["jitter=5"])).is_err());
+        assert!(parse_shape(&w(&[])).is_err());
+    }
 
     #[test]
     fn loss_must_be_a_percentage_below_100() {
