@@ -81,10 +81,9 @@ where
             .uuid
             .clone_from(owner.as_ref().unwrap_or(&String::new()));
     }
-    let uuid = hello.uuid.to_lowercase();
     let tags = hello.tags.clone();
     let server = ctx.server.clone();
-    let (conn, mut rx) = match server.connect(hello) {
+    let (conn, mut rx, uuid) = match server.connect(hello) {
         Ok(x) => x,
         Err(e) => {
             tracing::warn!("cc: refusing client: {e}");

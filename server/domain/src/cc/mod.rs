@@ -149,15 +149,25 @@ impl CcServer {
         s.clients.clear();
     }
 
-    /// Accepts a client; returns its connection number and the frames to send it.
+    /// Accepts a client; returns its connection number, the frames to send it and the
+    /// UUID it is known by. A
+    /// UUID no VM has is tried "unmangled" too (the first three groups byte-swapped, as
+    /// some QEMU versions show them to the guest), as minimega does.
     pub(crate) fn connect(
         &self,
-        hello: Hello,
-    ) -> Result<(u64, mpsc::UnboundedReceiver<Message>), CcError> {
-        let uuid = hello.uuid.to_lowercase();
+        mut hello: Hello,
+    ) -> Result<(u64, mpsc::UnboundedReceiver<Message>, String), CcError> {
+        let mut uuid = hello.uuid.to_lowercase();
         let mut s = self.lock();
         if !s.registered.contains_key(&uuid) {
-            return Err(CcError::Unregistered(uuid));
+            match unmangle(&uuid).filter(|u| s.registered.contains_key(u)) {
+                Some(u) => {
+                    tracing::info!("cc: client {uuid} is VM {u} (unmangled UUID)");
+                    uuid = u;
+                    hello.uuid.clone_from(&uuid);
+                }
+                None => return Err(CcError::Unregistered(uuid)),
+            }
         }
         if s.clients.contains_key(&uuid) {
             return Err(CcError::Duplicate(uuid));
@@ -181,7 +191,7 @@ impl CcServer {
             },
         );
         push(&mut s, Some(&uuid));
-        Ok((conn, rx))
+        Ok((conn, rx, uuid))
     }
 
     /// A connected client said hello again (its guest rebooted behind a link that
@@ -376,6 +386,31 @@ impl CcServer {
     }
 }
 
+/// `uuid` with the bytes of its first three groups reversed (`00112233-4455-6677-…` →
+/// `33221100-5544-7766-…`), or `None` when it is not a UUID.
+fn unmangle(uuid: &str) -> Option<String> {
+    let groups: Vec<&str> = uuid.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    if groups.len() != 5
+        || groups.iter().zip(lens).any(|(g, l)| g.len() != l)
+        || !uuid.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let swap = |g: &str| -> String {
+        let bytes: Vec<&str> = (0..g.len()).step_by(2).map(|i| &g[i..i + 2]).collect();
+        bytes.into_iter().rev().collect()
+    };
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        swap(groups[0]),
+        swap(groups[1]),
+        swap(groups[2]),
+        groups[3],
+        groups[4]
+    ))
+}
+
 /// Sends every client (or only `only`) the commands it has not been sent and matches.
 fn push(s: &mut State, only: Option<&str>) {
     let State {
@@ -435,7 +470,7 @@ mod tests {
     fn a_client_saying_hello_again_gets_only_what_it_has_not_answered() {
         let s = CcServer::default();
         s.register("u1", BTreeMap::new());
-        let (_, mut rx) = s.connect(hello("u1")).unwrap();
+        let (_, mut rx, _) = s.connect(hello("u1")).unwrap();
         let a = s.add_command(Command::default());
         let b = s.add_command(Command::default());
         assert_eq!(ids(&mut rx), vec![a, b]);
@@ -463,12 +498,27 @@ mod tests {
     }
 
     #[test]
+    fn a_mangled_uuid_finds_its_vm() {
+        assert_eq!(
+            unmangle("00112233-4455-6677-8899-aabbccddeeff").as_deref(),
+            Some("33221100-5544-7766-8899-aabbccddeeff")
+        );
+        assert_eq!(unmangle("nope"), None);
+        let s = CcServer::default();
+        s.register("33221100-5544-7766-8899-aabbccddeeff", BTreeMap::new());
+        let _link = s
+            .connect(hello("00112233-4455-6677-8899-aabbccddeeff"))
+            .unwrap();
+        assert!(s.is_active("33221100-5544-7766-8899-aabbccddeeff"));
+    }
+
+    #[test]
     fn rtunnels_go_to_matching_clients_and_only_they_may_open_them() {
         let s = CcServer::default();
         s.register("u1", BTreeMap::new());
         s.register("u2", BTreeMap::new());
-        let (_, _rx1) = s.connect(hello("u1")).unwrap();
-        let (_, _rx2) = s.connect(hello("u2")).unwrap();
+        let (_, _rx1, _) = s.connect(hello("u1")).unwrap();
+        let (_, _rx2, _) = s.connect(hello("u2")).unwrap();
         s.set_filter(Some(Filter::parse(&["uuid=u2".to_string()]).unwrap()));
         assert_eq!(s.rtunnel(9000, "127.0.0.1", 80), 1);
         assert!(s.rtunnel_allowed("u2", "127.0.0.1", 80));
