@@ -266,15 +266,26 @@ fn ovs_server_kvm_guests_get_leases_and_talk_tcp_with_checksum_offload_off() {
         let url = format!("http://{ip1}:8080/init");
         // Through `sh -c`: an argument starting with http:// would name a local file.
         let wget = format!("cc exec sh -c \"busybox wget -q -O - {url}\"");
-        ok(&c, &wget).await;
-        let out = base.join(format!("files/miniccc_responses/2/{}/stdout", uuids[1]));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        // Retried: on a loaded machine httpd or the switch's MAC learning may lag the
+        // first try. Command 1 started httpd; each try is the next ID.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+        let mut id = 2;
         let body = loop {
-            let body = std::fs::read_to_string(&out).unwrap_or_default();
-            if !body.is_empty() || std::time::Instant::now() > deadline {
+            ok(&c, &wget).await;
+            let dir = base.join(format!("files/miniccc_responses/{id}/{}", uuids[1]));
+            let answered = std::time::Instant::now() + std::time::Duration::from_secs(45);
+            while !dir.join("stdout").exists()
+                && !dir.join("stderr").exists()
+                && std::time::Instant::now() < answered
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            let body = std::fs::read_to_string(dir.join("stdout")).unwrap_or_default();
+            if body.starts_with("#!/bin/sh") || std::time::Instant::now() > deadline {
                 break body;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            id += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
         };
         assert!(
             body.starts_with("#!/bin/sh"),
