@@ -129,7 +129,9 @@ pub fn free_port() -> u16 {
 }
 
 /// A `ferromega serve --accel tcg` on `base`, listening on `addr`, logging to
-/// `<base>.log`. Killed on drop (not cleared: tests that need a clean host clear it).
+/// `<base>.log` (appended, so a restarted server's log follows the first one's). On drop
+/// it gets SIGTERM first, so its graceful shutdown removes its VMs and containers (a
+/// failing test leaves none behind); `crash` kills it as a crash would.
 pub struct Server {
     /// The server process.
     pub child: Child,
@@ -146,7 +148,11 @@ impl Server {
     /// Starts a server on `base` with `extra` flags (`--network ovs` …) and waits until
     /// it listens on `addr`.
     pub fn start_with(base: &Path, addr: &str, extra: &[&str]) -> Server {
-        let log = std::fs::File::create(base.with_extension("log")).expect("server log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(base.with_extension("log"))
+            .expect("server log");
         let child = Command::new(binary())
             .args(["serve", "--base"])
             .arg(base)
@@ -182,6 +188,18 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -71,6 +71,11 @@ impl Drop for Server {
 }
 
 impl Server {
+    /// The server's base directory.
+    pub fn base(&self) -> &Path {
+        self._base.path()
+    }
+
     /// The server's files directory.
     pub fn files_dir(&self) -> PathBuf {
         self._base.path().join("files")

@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 mod common;
 
-use common::{binary, rss_kib};
+use common::{binary, rss_kib, Server};
 
 /// Launch N VMs through ferromega and N raw QEMUs; compare.
 #[derive(Debug, Parser)]
@@ -34,15 +34,6 @@ struct Opts {
     /// The `ferromega` binary (default: next to this program).
     #[arg(long)]
     bin: Option<PathBuf>,
-}
-
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct RawGuard(Vec<Child>);
@@ -200,29 +191,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let images = std::fs::canonicalize(&images)?;
     let tmp = tempfile::Builder::new().prefix("fm-bench-kvm-").tempdir()?;
-    let base = tmp.path().join("base");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let server = Command::new(&bin)
-        .args(["serve", "--base"])
-        .arg(&base)
-        .args(["--addr", &addr, "--accel", "tcg"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let server_pid = server.id();
-    let _guard = ServerGuard(server);
-    let c = Client::new(&addr);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.command("minimega", "version").await.is_err() {
-        if Instant::now() > deadline {
-            bail!("server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = Server::start(&bin).await?;
+    let server_pid = server.child.id();
+    let c = Client::new(&server.addr);
     let rss_before = rss_kib(server_pid);
     let (t_ferro, pids) = ferromega_round(&c, opts.n, &images).await?;
     let rss_after = rss_kib(server_pid);

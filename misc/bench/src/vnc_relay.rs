@@ -11,7 +11,6 @@
 //! refresh timer and round trips more than the relay's throughput.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -23,7 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod common;
 
-use common::binary;
+use common::{binary, ok, Server};
 
 /// Compare VNC throughput through the relay with a direct socket.
 #[derive(Debug, Parser)]
@@ -44,15 +43,6 @@ struct Opts {
     /// The `ferromega` binary (default: next to this program).
     #[arg(long)]
     bin: Option<PathBuf>,
-}
-
-struct ServerGuard(Child);
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A byte pipe to a VNC server: a unix socket, or the relay's WebSocket.
@@ -222,16 +212,6 @@ async fn round(mut p: Pipe, secs: f64, incremental: bool) -> anyhow::Result<f64>
     Ok(bytes as f64 / start.elapsed().as_secs_f64())
 }
 
-async fn ok(c: &Client, line: &str) -> anyhow::Result<()> {
-    let reply = c.command("minimega", line).await?;
-    for r in reply.batches.iter().flat_map(|b| &b.resp) {
-        if !r.error.is_empty() {
-            bail!("`{line}`: {}", r.error);
-        }
-    }
-    Ok(())
-}
-
 async fn relay_pipe(addr: &str) -> anyhow::Result<Pipe> {
     let http = format!("http://{addr}/api/v1/namespaces/minimega/vms/bench0/console");
     let resp = reqwest::Client::new().post(&http).send().await?;
@@ -262,29 +242,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let images = std::fs::canonicalize(&images)?;
-    let tmp = tempfile::Builder::new().prefix("fm-bench-vnc-").tempdir()?;
-    let base = tmp.path().join("base");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let server = Command::new(&bin)
-        .args(["serve", "--base"])
-        .arg(&base)
-        .args(["--addr", &addr, "--accel", "tcg"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let _guard = ServerGuard(server);
+    let server = Server::start(&bin).await?;
+    let (addr, base) = (server.addr.clone(), server.base().to_path_buf());
     let c = Client::new(&addr);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while c.command("minimega", "version").await.is_err() {
-        if Instant::now() > deadline {
-            bail!("server did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let kernel = images.join("miniccc.kernel");
     let initrd = images.join("miniccc.initrd");
     ok(&c, &format!("vm config kernel {}", kernel.display())).await?;

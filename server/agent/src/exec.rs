@@ -1,7 +1,7 @@
 //! Carrying out one command: fetch the files it sends, kill, set the log level, run its
 //! program (foreground or background, stdio bound to pipes), read the files it receives.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -52,23 +52,15 @@ pub async fn run(
     resp
 }
 
-/// A relative path with no `..`, or an error.
-fn relative(name: &str) -> Result<&Path, String> {
-    let p = Path::new(name);
-    if p.components().all(|c| matches!(c, Component::Normal(_))) {
-        Ok(p)
-    } else {
-        Err(format!("refusing file name {name}"))
-    }
-}
-
 /// Fetches one file into the files directory, part by part (skipped when present).
 async fn fetch(
     agent: &Agent,
     f: &SendFile,
     chunks: &mut mpsc::UnboundedReceiver<Message>,
 ) -> Result<(), String> {
-    let dst = agent.files_dir().join(relative(&f.name)?);
+    let rel = ferromega_cc_proto::relative_path(&f.name)
+        .ok_or_else(|| format!("refusing file name {}", f.name))?;
+    let dst = agent.files_dir().join(rel);
     if dst.exists() {
         return Ok(());
     }

@@ -3,8 +3,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
-/// minimega's levels, lowest first.
-pub const LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "fatal"];
+pub use ferromega_cc_proto::LOG_LEVELS as LEVELS;
 
 static LEVEL: AtomicU8 = AtomicU8::new(1);
 

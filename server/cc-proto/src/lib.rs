@@ -55,6 +55,25 @@ pub const CHUNK: usize = 1024 * 1024;
 /// The first tunnel ID the agent gives to connections it accepts.
 pub const AGENT_TID_BASE: u64 = 1 << 63;
 
+/// The agent's log levels (minimega's), lowest first: what `Command::level` may say.
+pub const LOG_LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "fatal"];
+
+/// A path the other side named (a file to send, a guest path received), made relative so
+/// it stays below the directory it is joined to: root and `.` dropped; `None` when it has
+/// a `..` or nothing is left.
+pub fn relative_path(p: &str) -> Option<std::path::PathBuf> {
+    use std::path::{Component, Path, PathBuf};
+    let rel: PathBuf = Path::new(p)
+        .components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .map(|c| match c {
+            Component::Normal(s) => Some(s),
+            _ => None,
+        })
+        .collect::<Option<PathBuf>>()?;
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
 /// The largest frame either side accepts, in bytes.
 pub const MAX_FRAME: u32 = 16 * 1024 * 1024;
 
@@ -169,6 +188,19 @@ mod tests {
         }
         writer.await.unwrap();
         assert_eq!(read_frame(&mut b).await.unwrap(), None);
+    }
+
+    #[test]
+    fn paths_from_the_other_side_stay_inside() {
+        use std::path::PathBuf;
+        assert_eq!(
+            relative_path("/etc/passwd"),
+            Some(PathBuf::from("etc/passwd"))
+        );
+        assert_eq!(relative_path("a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(relative_path("../x"), None);
+        assert_eq!(relative_path("/a/../../x"), None);
+        assert_eq!(relative_path("/"), None);
     }
 
     #[tokio::test]

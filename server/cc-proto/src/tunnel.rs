@@ -30,6 +30,12 @@ const QUEUE: usize = 16;
 /// Bytes read from a local socket per message.
 const READ: usize = 64 * 1024;
 
+impl std::fmt::Debug for Tunnels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tunnels({} open)", self.len())
+    }
+}
+
 impl Tunnels {
     /// Tunnels whose own connection IDs start at `first_tid`; the receiver gives the
     /// messages to send over the link.

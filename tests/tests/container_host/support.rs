@@ -2,7 +2,6 @@
 //! container's record, a console client, and what a container holds on the host.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use tokio::net::UnixStream;
     unused_imports,
     reason = "each test binary uses part of the support module"
 )]
-pub use ferromega_tests::host::{binary, free_port, info, ok, workspace};
+pub use ferromega_tests::host::{binary, free_port, info, ok, workspace, Server};
 
 /// The container image, after checking what containers need from this host.
 pub fn image() -> PathBuf {
@@ -48,64 +47,6 @@ pub fn image() -> PathBuf {
         dir.display()
     );
     fs
-}
-
-pub struct Server {
-    pub child: Child,
-    pub addr: String,
-}
-
-impl Server {
-    pub fn start(base: &Path, addr: &str) -> Server {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(base.with_extension("log"))
-            .unwrap();
-        let child = Command::new(binary())
-            .args(["serve", "--base"])
-            .arg(base)
-            .args(["--addr", addr, "--level", "info"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start ferromega serve");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "server did not listen on {addr}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child,
-            addr: addr.to_string(),
-        }
-    }
-
-    pub fn client(&self) -> Client {
-        Client::new(&self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // SIGTERM first: the server's graceful shutdown kills and removes its containers,
-        // so a failing test leaves none behind (they would outlive a SIGKILLed server).
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A server on a fresh temporary base.

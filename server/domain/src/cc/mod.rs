@@ -48,23 +48,13 @@ pub struct Client {
     /// Frames to send it.
     tx: mpsc::UnboundedSender<Message>,
     /// Its link's tunnels.
-    tunnels: Option<TunnelsHandle>,
+    tunnels: Option<Tunnels>,
     /// `(host, port)` the server may dial for its reverse tunnels.
     rtunnels: BTreeSet<(String, u16)>,
     /// Highest command ID sent to it.
     sent: u64,
     /// Which connection this is (so an old link's end does not remove a new one).
     conn: u64,
-}
-
-/// [`Tunnels`] without a `Debug` of its own.
-#[derive(Clone)]
-struct TunnelsHandle(Tunnels);
-
-impl std::fmt::Debug for TunnelsHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Tunnels({} open)", self.0.len())
-    }
 }
 
 #[derive(Debug, Default)]
@@ -210,7 +200,7 @@ impl CcServer {
     /// Records a link's tunnels.
     pub(crate) fn set_tunnels(&self, uuid: &str, t: Tunnels) {
         if let Some(c) = self.lock().clients.get_mut(uuid) {
-            c.tunnels = Some(TunnelsHandle(t));
+            c.tunnels = Some(t);
         }
     }
 
@@ -220,7 +210,6 @@ impl CcServer {
         s.clients
             .get(&uuid.to_lowercase())
             .and_then(|c| c.tunnels.clone())
-            .map(|t| t.0)
     }
 
     /// Whether the server may dial `host:port` for this client's reverse tunnels.

@@ -10,6 +10,7 @@ use ferromega_cc_proto::Command;
 
 use crate::cc::{serve_link, CcServer, Filter, LinkContext, LinkEvent};
 use crate::namespace::DEFAULT_NAMESPACE;
+use crate::ops::files::files_under;
 use crate::vm::registry::{Vm, VmType};
 use crate::{lock, ControlPlane, DomainError, DomainResult};
 
@@ -210,18 +211,20 @@ impl ControlPlane {
         let base = self.cc_responses_dir(ns);
         let mut files = Vec::new();
         if what == "all" {
-            walk(&base, &mut files);
+            files_under(&base, &mut files);
         } else if what.parse::<u64>().is_ok() {
             let d = base.join(what);
             if !d.is_dir() {
                 return Err(DomainError::NotFound(format!("no responses for {what}")));
             }
-            walk(&d, &mut files);
+            files_under(&d, &mut files);
         } else {
             for id in self.cc_server(ns).ids_with_prefix(what) {
-                walk(&base.join(id.to_string()), &mut files);
+                files_under(&base.join(id.to_string()), &mut files);
             }
         }
+        // Responses still being written (`.stdout.part`) are not shown yet.
+        files.retain(|f| !f.to_string_lossy().ends_with(".part"));
         let mut out = String::new();
         for f in files {
             let data = std::fs::read_to_string(&f).unwrap_or_default();
@@ -337,24 +340,4 @@ fn with_pipes(argv: &[String], background: bool) -> DomainResult<Command> {
     }
     cmd.argv = rest.to_vec();
     Ok(cmd)
-}
-
-/// Every file under `dir`, in lexical order of paths (without the `.name.part` files of
-/// responses being written).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out);
-        } else if !p
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().ends_with(".part"))
-        {
-            out.push(p);
-        }
-    }
 }

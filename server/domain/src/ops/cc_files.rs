@@ -8,6 +8,7 @@ use ferromega_api::{Args, Response};
 use ferromega_cc_proto::{Command, SendFile};
 
 use crate::namespace::DEFAULT_NAMESPACE;
+use crate::ops::files::files_under;
 use crate::{ControlPlane, DomainError, DomainResult};
 
 impl ControlPlane {
@@ -27,7 +28,7 @@ impl ControlPlane {
             };
             for path in found {
                 let mut files = Vec::new();
-                walk_files(&path, &mut files);
+                files_under(&path, &mut files);
                 for f in files {
                     send.push(send_file(&root, &f)?);
                 }
@@ -98,20 +99,6 @@ fn send_matches(root: &Path, ns: &str, name: &str) -> DomainResult<Vec<PathBuf>>
         return Err(DomainError::NotFound(format!("no such file: {name}")));
     }
     Ok(found)
-}
-
-/// Files at or under `p`, in lexical order.
-fn walk_files(p: &Path, out: &mut Vec<PathBuf>) {
-    if p.is_dir() {
-        let Ok(d) = std::fs::read_dir(p) else { return };
-        let mut v: Vec<PathBuf> = d.flatten().map(|e| e.path()).collect();
-        v.sort();
-        for e in v {
-            walk_files(&e, out);
-        }
-    } else if p.is_file() {
-        out.push(p.to_path_buf());
-    }
 }
 
 /// A file to send, named relative to the files directory, with its permissions.

@@ -2,12 +2,9 @@
 //! `cc log level`.
 
 use ferromega_api::{Args, Response};
-use ferromega_cc_proto::Command;
+use ferromega_cc_proto::{Command, LOG_LEVELS};
 
 use crate::{lock, ControlPlane, DomainError, DomainResult};
-
-/// The agent's log levels.
-const LEVELS: [&str; 5] = ["debug", "info", "warn", "error", "fatal"];
 
 impl ControlPlane {
     pub(crate) fn cc_process_list(&self, ns: &str, args: &Args) -> DomainResult<Response> {
@@ -74,7 +71,7 @@ impl ControlPlane {
     }
 
     pub(crate) fn cc_log_level(&self, ns: &str, args: &Args) -> DomainResult<Response> {
-        let level = LEVELS
+        let level = LOG_LEVELS
             .iter()
             .find(|l| args.flag(l))
             .ok_or_else(|| DomainError::invalid("invalid log level"))?;

@@ -154,6 +154,20 @@ impl ControlPlane {
     }
 }
 
+/// Files at or under `p`, in lexical order.
+pub(crate) fn files_under(p: &Path, out: &mut Vec<PathBuf>) {
+    if p.is_dir() {
+        let Ok(d) = std::fs::read_dir(p) else { return };
+        let mut v: Vec<PathBuf> = d.flatten().map(|e| e.path()).collect();
+        v.sort();
+        for e in v {
+            files_under(&e, out);
+        }
+    } else if p.is_file() {
+        out.push(p.to_path_buf());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
