@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
 use ferromega_api::Response;
-use ferromega_domain::backends::BoxFuture;
+use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
 use ferromega_domain::{Backends, ControlPlane, PeerLink, Session, Settings};
 use ferromega_host_system::LinuxSystem;
+use futures_util::StreamExt;
 
 /// Control planes by address; an address missing is a host that is down, one in
 /// `silent` never answers.
@@ -91,6 +92,24 @@ impl PeerLink for MemLink {
             let cp = self.reach(addr).await?;
             cp.peer_file_part(req).map_err(|e| e.to_string())
         })
+    }
+
+    fn events<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, Result<EventStream, String>> {
+        Box::pin(async move {
+            let cp = self.reach(addr).await?;
+            Ok(Box::pin(cp.peer_events().map(Ok)) as EventStream)
+        })
+    }
+
+    fn console<'a>(
+        &'a self,
+        _addr: &'a str,
+        _ns: &'a str,
+        _vm: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn ConsoleIo>, String>> {
+        // In memory there are no VMs with consoles (no hypervisor); `mesh_host.rs`
+        // opens real ones through the HTTP link.
+        Box::pin(async { Err("no consoles on in-memory hosts".to_string()) })
     }
 }
 

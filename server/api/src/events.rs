@@ -49,6 +49,9 @@ pub enum Event {
     },
     /// A VM was removed (`vm flush`, namespace destroyed).
     VmRemoved {
+        /// Host it ran on (empty from servers before the mesh relayed events).
+        #[serde(default)]
+        host: String,
         /// Its namespace.
         namespace: String,
         /// Its ID.
@@ -59,6 +62,9 @@ pub enum Event {
     /// A new screenshot of a VM was taken (`vm screenshot`); fetch it with that operation.
     /// The image itself is not carried, so a burst of screenshots cannot fill the stream.
     Screenshot {
+        /// Host the VM runs on.
+        #[serde(default)]
+        host: String,
         /// Its namespace.
         namespace: String,
         /// Its ID.
@@ -83,6 +89,20 @@ pub enum Event {
         /// MB/s sent by the VMs' NICs.
         tx: f32,
     },
+}
+
+impl Event {
+    /// The host the event comes from: where its VM runs, or whose figures or snapshot
+    /// it is.
+    pub fn host(&self) -> &str {
+        match self {
+            Event::Snapshot { host, .. }
+            | Event::VmRemoved { host, .. }
+            | Event::Screenshot { host, .. }
+            | Event::HostStats { host, .. } => host,
+            Event::Vm { vm } => &vm.host,
+        }
+    }
 }
 
 /// A console ticket: open the console with `GET <url>` (a WebSocket) before it expires.

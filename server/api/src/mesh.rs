@@ -15,6 +15,26 @@ pub const PEER_RUN_PATH: &str = "/api/v1/mesh/peer/run";
 /// The HTTP path of file queries and file parts (iomeshage).
 pub const PEER_FILE_PATH: &str = "/api/v1/mesh/peer/file";
 
+/// The HTTP path a peer follows this host's own VM events at: one JSON event per line
+/// (a snapshot first), and an empty line now and then so a silent peer is noticed.
+pub const PEER_EVENTS_PATH: &str = "/api/v1/mesh/peer/events";
+/// The HTTP path of a VM's console for a peer: `GET` with `?namespace=…&vm=…` and an
+/// `Upgrade: ferromega-console` header; after `101` the connection carries the
+/// console's bytes both ways.
+pub const PEER_CONSOLE_PATH: &str = "/api/v1/mesh/peer/console";
+/// The protocol named in the console's `Upgrade` header.
+pub const PEER_CONSOLE_PROTOCOL: &str = "ferromega-console";
+
+/// Which console a peer asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConsoleQuery {
+    /// The VM's namespace.
+    pub namespace: String,
+    /// The VM's name or ID.
+    pub vm: String,
+}
+
 /// A host introducing itself: sent by the dialer, answered by the dialed host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,10 @@
 //! ferromega-client: the typed HTTP client — `invoke` reaches any operation by its name
 //! (the `operationId`), `command` runs a command line, `suggest` completes one.
 
+use ferromega_api::events::Event;
 use ferromega_api::mesh::{
-    PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest, PEER_FILE_PATH, PEER_HELLO_PATH,
-    PEER_RUN_PATH,
+    PeerConsoleQuery, PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest, PEER_CONSOLE_PATH,
+    PEER_CONSOLE_PROTOCOL, PEER_EVENTS_PATH, PEER_FILE_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
 };
 use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
 use ferromega_command::handlers::by_name;
@@ -34,6 +35,9 @@ pub enum ClientError {
     /// No operation has this name.
     #[error("unknown operation: {0}")]
     UnknownOperation(String),
+    /// The server sent something this client cannot read.
+    #[error("{0}")]
+    Decode(String),
 }
 
 /// What a client presents: a bearer token, or a user and password (HTTP Basic), and a
@@ -124,19 +128,23 @@ impl Client {
         }
     }
 
+    /// The error a refused request's body carries.
+    async fn refusal(&self, resp: reqwest::Response) -> ClientError {
+        let status = resp.status().as_u16();
+        match resp.json::<ErrorBody>().await {
+            Ok(body) => ClientError::Api { status, body },
+            Err(e) => self.transport(e),
+        }
+    }
+
     async fn decode<T: serde::de::DeserializeOwned>(
         &self,
         resp: reqwest::Response,
     ) -> Result<T, ClientError> {
-        let status = resp.status();
-        if status.is_success() {
+        if resp.status().is_success() {
             return resp.json().await.map_err(|e| self.transport(e));
         }
-        let body: ErrorBody = resp.json().await.map_err(|e| self.transport(e))?;
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            body,
-        })
+        Err(self.refusal(resp).await)
     }
 
     /// Runs `line` in namespace `ns` (`POST /api/v1/namespaces/{ns}/command`).
@@ -200,9 +208,7 @@ impl Client {
         if resp.status().is_success() {
             return Ok(resp);
         }
-        let status = resp.status().as_u16();
-        let body: ErrorBody = resp.json().await.map_err(|e| self.transport(e))?;
-        Err(ClientError::Api { status, body })
+        Err(self.refusal(resp).await)
     }
 
     /// The server's OpenAPI document.
@@ -252,6 +258,49 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
+    /// Follows a peer's own VM events ([`PEER_EVENTS_PATH`]); read them with
+    /// [`PeerEvents::next`].
+    pub async fn peer_events(&self) -> Result<PeerEvents, ClientError> {
+        let url = format!("{}{PEER_EVENTS_PATH}", self.base);
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if !resp.status().is_success() {
+            return Err(self.refusal(resp).await);
+        }
+        Ok(PeerEvents {
+            client: self.clone(),
+            resp,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Opens the console of VM `vm` of namespace `ns` on a peer ([`PEER_CONSOLE_PATH`]):
+    /// the connection, upgraded, carries the console's bytes both ways.
+    pub async fn peer_console(&self, ns: &str, vm: &str) -> Result<reqwest::Upgraded, ClientError> {
+        let url = format!("{}{PEER_CONSOLE_PATH}", self.base);
+        let q = PeerConsoleQuery {
+            namespace: ns.to_string(),
+            vm: vm.to_string(),
+        };
+        let resp = self
+            .http
+            .get(url)
+            .query(&q)
+            .header(reqwest::header::CONNECTION, "upgrade")
+            .header(reqwest::header::UPGRADE, PEER_CONSOLE_PROTOCOL)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        if resp.status() != reqwest::StatusCode::SWITCHING_PROTOCOLS {
+            return Err(self.refusal(resp).await);
+        }
+        resp.upgrade().await.map_err(|e| self.transport(e))
+    }
+
     async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
         &self,
         path: &str,
@@ -266,5 +315,39 @@ impl Client {
             .await
             .map_err(|e| self.transport(e))?;
         self.decode(resp).await
+    }
+}
+
+/// A peer's VM events as they arrive ([`Client::peer_events`]).
+#[derive(Debug)]
+pub struct PeerEvents {
+    client: Client,
+    resp: reqwest::Response,
+    buf: Vec<u8>,
+}
+
+impl PeerEvents {
+    /// The next line: `Some(Ok(Some(event)))`, `Some(Ok(None))` for a keep-alive (the
+    /// peer is there but quiet), `None` when the peer ended the stream.
+    pub async fn next(&mut self) -> Option<Result<Option<Event>, ClientError>> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                let line = &line[..i];
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    return Some(Ok(None));
+                }
+                return Some(
+                    serde_json::from_slice(line)
+                        .map(Some)
+                        .map_err(|e| ClientError::Decode(format!("peer event: {e}"))),
+                );
+            }
+            match self.resp.chunk().await {
+                Ok(Some(c)) => self.buf.extend_from_slice(&c),
+                Ok(None) => return None,
+                Err(e) => return Some(Err(self.client.transport(e))),
+            }
+        }
     }
 }

@@ -3,12 +3,17 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_client::Client;
-use ferromega_domain::backends::BoxFuture;
+use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
 use ferromega_domain::PeerLink;
+
+/// How long a followed events stream may stay silent (its keep-alives included) before
+/// the peer counts as gone: three keep-alive periods.
+const SILENCE: Duration = Duration::from_secs(15);
 
 /// Peers over HTTP with a shared secret.
 pub struct HttpPeers {
@@ -75,5 +80,39 @@ impl PeerLink for HttpPeers {
     ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
         let c = self.client(addr);
         Box::pin(async move { texts(c.peer_file_part(req)).await })
+    }
+
+    fn events<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, Result<EventStream, String>> {
+        let c = self.client(addr);
+        Box::pin(async move {
+            let events = texts(c.peer_events()).await?;
+            let stream = futures::stream::unfold(events, |mut events| async move {
+                loop {
+                    let item = match tokio::time::timeout(SILENCE, events.next()).await {
+                        Err(_) => Err(format!("silent for {} s", SILENCE.as_secs())),
+                        Ok(None) => return None,
+                        // A keep-alive: the peer is there.
+                        Ok(Some(Ok(None))) => continue,
+                        Ok(Some(Ok(Some(e)))) => Ok(e),
+                        Ok(Some(Err(e))) => Err(e.to_string()),
+                    };
+                    return Some((item, events));
+                }
+            });
+            Ok(Box::pin(stream) as EventStream)
+        })
+    }
+
+    fn console<'a>(
+        &'a self,
+        addr: &'a str,
+        ns: &'a str,
+        vm: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn ConsoleIo>, String>> {
+        let c = self.client(addr);
+        Box::pin(async move {
+            let io = texts(c.peer_console(ns, vm)).await?;
+            Ok(Box::new(io) as Box<dyn ConsoleIo>)
+        })
     }
 }

@@ -13,6 +13,16 @@ use crate::vm::registry::Vm;
 /// A boxed future, so the traits stay object-safe behind `Arc<dyn …>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// A peer's own VM events, in order: a snapshot, then each change. It ends (or yields an
+/// error) when the peer goes away or falls silent.
+pub type EventStream =
+    Pin<Box<dyn futures::Stream<Item = Result<ferromega_api::events::Event, String>> + Send>>;
+
+/// The bytes of a console (a VNC server's RFB or a terminal), both ways.
+pub trait ConsoleIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> ConsoleIo for T {}
+
 /// What a program printed and how it ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProgramOutput {
@@ -333,4 +343,13 @@ pub trait PeerLink: Send + Sync {
         addr: &'a str,
         req: &'a ferromega_api::mesh::PeerFileRequest,
     ) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    /// Follows the peer's own VM events (not those it relays from others).
+    fn events<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, Result<EventStream, String>>;
+    /// Opens the console of VM `vm` (name or ID) of namespace `ns` on the peer.
+    fn console<'a>(
+        &'a self,
+        addr: &'a str,
+        ns: &'a str,
+        vm: &'a str,
+    ) -> BoxFuture<'a, Result<Box<dyn ConsoleIo>, String>>;
 }

@@ -28,8 +28,13 @@ impl EventBus {
         }
     }
 
+    /// A receiver of every event sent from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.tx.subscribe()
+    }
+
     /// Sends to the current listeners; with none, the event is simply dropped.
-    fn send(&self, e: Event) {
+    pub(crate) fn send(&self, e: Event) {
         let _ = self.tx.send(e);
     }
 }
@@ -58,21 +63,29 @@ impl ControlPlane {
     /// the two (one may be seen twice, in the snapshot and as an event; events describe
     /// the whole VM, so applying one twice is harmless).
     pub fn subscribe(&self) -> (Event, broadcast::Receiver<Event>) {
-        let rx = self.inner.events.tx.subscribe();
+        let rx = self.inner.events.subscribe();
         (self.snapshot(), rx)
     }
 
-    /// Every VM of every namespace, as a snapshot event.
+    /// Every VM of every namespace, as a snapshot event: this host's, and those of mesh
+    /// peers that its namespaces span.
     pub fn snapshot(&self) -> Event {
+        let mut vms = self.local_vms();
+        vms.extend(self.remote_vms());
+        Event::Snapshot {
+            host: self.host().to_string(),
+            vms,
+        }
+    }
+
+    /// Every VM of every namespace on this host.
+    pub(crate) fn local_vms(&self) -> Vec<VmSummary> {
         let namespaces: Vec<_> = lock(&self.inner.namespaces).values().cloned().collect();
         let mut vms = Vec::new();
         for n in namespaces {
             vms.extend(lock(&n).vms.values().map(summary));
         }
-        Event::Snapshot {
-            host: self.host().to_string(),
-            vms,
-        }
+        vms
     }
 
     /// Tells listeners that `vm` was launched or changed.
@@ -83,6 +96,7 @@ impl ControlPlane {
     /// Tells listeners that a screenshot of `vm` of `bytes` bytes was taken.
     pub(crate) fn emit_screenshot(&self, vm: &Vm, bytes: usize) {
         self.inner.events.send(Event::Screenshot {
+            host: vm.host.clone(),
             namespace: vm.namespace.clone(),
             id: vm.id,
             name: vm.name.clone(),
@@ -105,6 +119,7 @@ impl ControlPlane {
     /// Tells listeners that `vm` is gone.
     pub(crate) fn emit_removed(&self, vm: &Vm) {
         self.inner.events.send(Event::VmRemoved {
+            host: vm.host.clone(),
             namespace: vm.namespace.clone(),
             id: vm.id,
             name: vm.name.clone(),

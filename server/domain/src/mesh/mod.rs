@@ -12,6 +12,8 @@
 //!   hangup (either side) ──► removed on both sides
 //! ```
 
+pub mod console;
+pub(crate) mod events;
 pub(crate) mod fanout;
 pub(crate) mod files;
 pub(crate) mod launch;
@@ -81,6 +83,10 @@ pub struct MeshState {
     tunnels: BTreeSet<(String, String)>,
     /// `file get` transfers in flight, by file.
     transfers: BTreeMap<String, files::Transfer>,
+    /// Peers whose VM events are followed, by name.
+    followed: BTreeMap<String, events::Followed>,
+    /// Counter telling followers apart (a late end must not drop a newer follower).
+    generation: u64,
 }
 
 fn with_port(addr: &str) -> String {
@@ -152,8 +158,11 @@ impl ControlPlane {
             async move { (name, hello_within(link.as_ref(), addr, me).await) }
         });
         for (name, r) in futures::future::join_all(greet).await {
-            let mut m = lock(&self.inner.mesh);
-            if let Some(p) = m.peers.get_mut(name) {
+            let up = {
+                let mut m = lock(&self.inner.mesh);
+                let Some(p) = m.peers.get_mut(name) else {
+                    continue;
+                };
                 match r {
                     Ok(h) => {
                         p.up = true;
@@ -166,6 +175,11 @@ impl ControlPlane {
                         p.up = false;
                     }
                 }
+                p.up.then(|| p.addr.clone())
+            };
+            match up {
+                Some(addr) => self.follow_events(&link, name, &addr),
+                None => self.unfollow_events(name, None),
             }
         }
         for addr in pending {
@@ -217,6 +231,7 @@ impl ControlPlane {
         }
         if h.hangup {
             lock(&self.inner.mesh).peers.remove(&h.host);
+            self.unfollow_events(&h.host, None);
         } else if h.dial {
             self.add_peer(h, &h.addr);
         } else if !lock(&self.inner.mesh).peers.contains_key(&h.host) {
@@ -353,6 +368,7 @@ impl ControlPlane {
         let Some(peer) = peer else {
             return Err(DomainError::NotFound(format!("unknown host: `{host}`")));
         };
+        self.unfollow_events(host, None);
         let mut me = self.my_hello(false);
         me.hangup = true;
         // Best effort: a dead peer has nothing to forget.

@@ -219,6 +219,7 @@ mod tests {
             })
         );
         let gone = Event::VmRemoved {
+            host: "h".into(),
             namespace: "bar".into(),
             id: 1,
             name: "x".into(),
@@ -301,6 +302,7 @@ mod tests {
         let (mut reader, _keep, task) = pumping(bus_rx);
         reader.next().await.unwrap();
         let shot = Event::Screenshot {
+            host: "h".into(),
             namespace: "minimega".into(),
             id: 3,
             name: "vm3".into(),

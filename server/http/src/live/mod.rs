@@ -25,7 +25,8 @@ use axum::{Extension, Json, Router};
 use ferromega_api::events::ConsoleTicket;
 use ferromega_api::{ErrorBody, HostError};
 use ferromega_domain::console::ConsoleKind;
-use ferromega_domain::ControlPlane;
+use ferromega_domain::vnc::VncTap;
+use ferromega_domain::{ControlPlane, DomainError};
 use futures_util::StreamExt;
 use serde::Deserialize;
 
@@ -101,21 +102,41 @@ async fn events_ws(
     })
 }
 
-/// `POST /api/v1/namespaces/{ns}/vms/{name}/console`: a ticket for the VM's console.
+/// `POST /api/v1/namespaces/{ns}/vms/{name}/console`: a ticket for the VM's console —
+/// on this host, or on the mesh peer running it (then the console travels the peer link).
 async fn console_ticket(
     State(live): State<Live>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<ConsoleTicket>, Response> {
     let host = live.cp.host().to_string();
-    let target = live
-        .cp
-        .console_target(&ns, &name)
-        .map_err(|e| ApiError::domain(&host, &e).into_response())?;
-    let binding = Binding {
-        namespace: target.namespace.clone(),
-        id: target.id,
-        name: target.name.clone(),
+    let fail = |e: DomainError| ApiError::domain(&host, &e).into_response();
+    let (binding, kind) = match live.cp.console_target(&ns, &name) {
+        Ok(t) => {
+            let b = Binding {
+                namespace: t.namespace,
+                id: t.id,
+                name: t.name,
+                peer: None,
+            };
+            (b, t.kind)
+        }
+        Err(DomainError::NotFound(e)) => {
+            let p = live
+                .cp
+                .peer_console_target(&ns, &name)
+                .map_err(|_| fail(DomainError::NotFound(e)))?;
+            let kind = p.kind;
+            let b = Binding {
+                namespace: p.namespace.clone(),
+                id: p.id,
+                name: p.name.clone(),
+                peer: Some(p),
+            };
+            (b, kind)
+        }
+        Err(e) => return Err(fail(e)),
     };
+    let (namespace, vm) = (binding.namespace.clone(), binding.name.clone());
     let ticket = live
         .tickets
         .issue(binding, Instant::now())
@@ -123,10 +144,10 @@ async fn console_ticket(
     Ok(Json(ConsoleTicket {
         url: format!("/api/v1/console/ws?ticket={ticket}"),
         ticket,
-        kind: target.kind.as_str().to_string(),
+        kind: kind.as_str().to_string(),
         expires_in: live.tickets.ttl().as_secs(),
-        namespace: target.namespace,
-        name: target.name,
+        namespace,
+        name: vm,
     }))
 }
 
@@ -157,6 +178,15 @@ async fn console_ws(
         Ok(b) => b,
         Err(e) => return refuse(StatusCode::FORBIDDEN, &host, e.to_string()),
     };
+    if let Some(peer) = binding.peer {
+        // On another host: its console through the peer link (the VM's host checks it
+        // is still that VM and running, and taps the input for its recordings).
+        let io = match live.cp.open_peer_console(&peer).await {
+            Ok(io) => io,
+            Err(e) => return refuse(StatusCode::BAD_GATEWAY, &host, e.to_string()),
+        };
+        return upgrade_relay(ws, io, peer.name, None);
+    }
     // The VM may have stopped, or been replaced, since the ticket was issued.
     let target = match live.cp.console_target_by_id(&binding.namespace, binding.id) {
         Ok(t) => t,
@@ -170,8 +200,18 @@ async fn console_ws(
         }
     };
     // A VNC viewer's input goes to the VM's kb recording, when one runs.
-    let mut tap =
+    let tap =
         (target.kind == ConsoleKind::Vnc).then(|| live.cp.vnc_tap(&target.namespace, &target.name));
+    upgrade_relay(ws, stream, target.name, tap)
+}
+
+/// Answers the WebSocket upgrade and relays it to `io`, the viewer's input shown to `tap`.
+fn upgrade_relay(
+    ws: WebSocketUpgrade,
+    io: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    name: String,
+    mut tap: Option<VncTap>,
+) -> Response {
     ws.protocols(["binary"])
         .on_upgrade(move |socket| async move {
             let (tx, rx) = socket.split();
@@ -180,10 +220,9 @@ async fn console_ws(
                     t.feed(b);
                 }
             };
-            let r = relay::relay(tx, rx, stream, relay::PING_EVERY, feed).await;
+            let r = relay::relay(tx, rx, io, relay::PING_EVERY, feed).await;
             tracing::debug!(
-                "console of {} closed: {:?}, {} bytes out, {} in",
-                target.name,
+                "console of {name} closed: {:?}, {} bytes out, {} in",
                 r.ended,
                 r.to_viewer,
                 r.to_console

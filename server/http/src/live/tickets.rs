@@ -25,6 +25,8 @@ pub struct Binding {
     pub id: u64,
     /// Name of the VM when the ticket was issued.
     pub name: String,
+    /// The VM's console on a mesh peer; `None` when the VM runs on this host.
+    pub peer: Option<ferromega_domain::mesh::console::PeerConsole>,
 }
 
 /// Why a ticket was refused.
@@ -138,6 +140,7 @@ mod tests {
             namespace: "minimega".into(),
             id: 7,
             name: "vm0".into(),
+            peer: None,
         }
     }
 

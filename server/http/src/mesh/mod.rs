@@ -1,4 +1,5 @@
-//! The peer endpoints: a handshake/heartbeat, forwarded commands and file parts, guarded by the
+//! The peer endpoints: a handshake/heartbeat, forwarded commands, file parts, VM events and
+//! consoles ([`live`]), guarded by the
 //! shared cluster secret (`serve --cluster-secret-file`).
 //!
 //! They sit outside the token guard of `--auth` (peers present the cluster secret, not
@@ -6,14 +7,17 @@
 //! transport, not operations of the language. A request without the secret gets 401;
 //! a server without a secret refuses every peer (403).
 
+mod live;
+
 use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferromega_api::mesh::{
-    PeerFileRequest, PeerHello, PeerRequest, PEER_FILE_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
+    PeerFileRequest, PeerHello, PeerRequest, PEER_CONSOLE_PATH, PEER_EVENTS_PATH, PEER_FILE_PATH,
+    PEER_HELLO_PATH, PEER_RUN_PATH,
 };
 use ferromega_api::Response;
 use ferromega_domain::{ControlPlane, DomainError};
@@ -97,13 +101,22 @@ async fn file(
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
+/// Every path of the peer link.
+const PEER_PATHS: [&str; 5] = [
+    PEER_HELLO_PATH,
+    PEER_RUN_PATH,
+    PEER_FILE_PATH,
+    PEER_EVENTS_PATH,
+    PEER_CONSOLE_PATH,
+];
+
 /// `app` with the peer endpoints beside it: requests to the peer paths go to
 /// [`peer_router`], everything else to `app` untouched (its guard and fallback included:
 /// merging routers would replace a guarded fallback with an unguarded one).
 pub fn beside(app: Router, cp: ControlPlane, secret: Option<&str>) -> Router {
     // As services, not routers: axum refuses routers in `route_service`.
     let peers = peer_router(cp, secret).into_service::<axum::body::Body>();
-    [PEER_HELLO_PATH, PEER_RUN_PATH, PEER_FILE_PATH]
+    PEER_PATHS
         .into_iter()
         .fold(Router::new(), |r, path| {
             r.route_service(path, peers.clone())
@@ -121,5 +134,7 @@ pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
         .route(PEER_HELLO_PATH, post(hello))
         .route(PEER_RUN_PATH, post(run))
         .route(PEER_FILE_PATH, post(file))
+        .route(PEER_EVENTS_PATH, get(live::events))
+        .route(PEER_CONSOLE_PATH, get(live::console))
         .with_state(state)
 }

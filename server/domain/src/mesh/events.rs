@@ -1,0 +1,211 @@
+//! VM events across the mesh: each host serves its own VM events to its peers
+//! ([`ControlPlane::peer_events`]), and follows each up peer's, re-publishing them on its
+//! own bus — so the dashboard of any host sees the VMs of every host its namespaces span.
+//!
+//! A followed peer's VMs are cached here (they make part of the snapshot a new reader
+//! gets); when the peer goes down or hangs up they are removed (`vm_removed` events),
+//! and its next snapshot brings them back. Only the peer's own events travel (never the
+//! ones it relays), so two hosts following each other cannot loop; and only VMs of
+//! namespaces that span the peer on this host are shown (a peer's `minimega` is not
+//! this host's `minimega`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferromega_api::events::{Event, VmSummary};
+use futures::{Stream, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::backends::PeerLink;
+use crate::{lock, ControlPlane};
+
+/// A followed peer: its follower task and its VMs as last heard, by (namespace, name).
+pub(crate) struct Followed {
+    generation: u64,
+    task: tokio::task::AbortHandle,
+    vms: BTreeMap<(String, String), VmSummary>,
+}
+
+impl ControlPlane {
+    /// This host's own VM events for a peer: a snapshot of its VMs, then each change of
+    /// them (events relayed from other hosts are left out). The stream ends when this
+    /// reader falls behind; the peer then follows again and gets a fresh snapshot.
+    pub fn peer_events(&self) -> impl Stream<Item = Event> + Send + 'static {
+        let me = self.host().to_string();
+        let rx = self.inner.events.subscribe();
+        let first = Event::Snapshot {
+            host: me.clone(),
+            vms: self.local_vms(),
+        };
+        let changes = futures::stream::unfold((rx, me), |(mut rx, me)| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.host() == me && !matches!(e, Event::HostStats { .. }) => {
+                        return Some((e, (rx, me)));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_) | RecvError::Closed) => return None,
+                }
+            }
+        });
+        futures::stream::once(async move { first }).chain(changes)
+    }
+
+    /// Whether VMs of `host` in namespace `ns` belong to what this host shows: the
+    /// namespace exists here and spans `host`.
+    pub(crate) fn spans(&self, ns: &str, host: &str) -> bool {
+        self.namespace(ns)
+            .is_some_and(|n| lock(&n).hosts.contains(host))
+    }
+
+    /// VMs of followed peers in namespaces spanning them, for a snapshot.
+    pub(crate) fn remote_vms(&self) -> Vec<VmSummary> {
+        let all: Vec<VmSummary> = lock(&self.inner.mesh)
+            .followed
+            .values()
+            .flat_map(|f| f.vms.values().cloned())
+            .collect();
+        all.into_iter()
+            .filter(|v| self.spans(&v.namespace, &v.host))
+            .collect()
+    }
+
+    /// The VM `vm` (name or ID) of namespace `ns` on a followed peer that the namespace
+    /// spans, as last heard.
+    pub(crate) fn remote_vm(&self, ns: &str, vm: &str) -> Option<VmSummary> {
+        let found = lock(&self.inner.mesh)
+            .followed
+            .values()
+            .flat_map(|f| f.vms.values())
+            .find(|v| v.namespace == ns && (v.name == vm || v.id.to_string() == vm))
+            .cloned()?;
+        self.spans(ns, &found.host).then_some(found)
+    }
+
+    /// Starts following `host` at `addr` unless it is already followed.
+    pub(crate) fn follow_events(&self, link: &Arc<dyn PeerLink>, host: &str, addr: &str) {
+        let mut m = lock(&self.inner.mesh);
+        if m.followed.contains_key(host) {
+            return;
+        }
+        m.generation += 1;
+        let generation = m.generation;
+        let (cp, link, h, a) = (
+            self.clone(),
+            link.clone(),
+            host.to_string(),
+            addr.to_string(),
+        );
+        let task = tokio::spawn(async move {
+            let ended = match link.events(&a).await {
+                Ok(mut stream) => loop {
+                    match stream.next().await {
+                        Some(Ok(e)) => cp.remote_event(&h, e),
+                        Some(Err(e)) => break e,
+                        None => break "the stream ended".to_string(),
+                    }
+                },
+                Err(e) => e,
+            };
+            tracing::debug!("stopped following the events of {h}: {ended}");
+            cp.unfollow_events(&h, Some(generation));
+        });
+        m.followed.insert(
+            host.to_string(),
+            Followed {
+                generation,
+                task: task.abort_handle(),
+                vms: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Stops following `host` (down, hung up, or its stream ended — then only if it is
+    /// still that follower's `generation`) and removes its VMs from what is shown.
+    pub(crate) fn unfollow_events(&self, host: &str, generation: Option<u64>) {
+        let gone = {
+            let mut m = lock(&self.inner.mesh);
+            match m.followed.get(host) {
+                Some(f) if generation.is_none_or(|g| g == f.generation) => {}
+                _ => return,
+            }
+            m.followed.remove(host)
+        };
+        let Some(f) = gone else { return };
+        f.task.abort();
+        for v in f.vms.into_values() {
+            self.publish_remote(removed(&v));
+        }
+    }
+
+    /// One event of the followed peer `host`: updates its cache and re-publishes it.
+    fn remote_event(&self, host: &str, e: Event) {
+        if e.host() != host {
+            return;
+        }
+        let mut out = Vec::new();
+        {
+            let mut m = lock(&self.inner.mesh);
+            let Some(f) = m.followed.get_mut(host) else {
+                return;
+            };
+            match e {
+                Event::Snapshot { vms, .. } => {
+                    let fresh: BTreeMap<_, _> = vms
+                        .into_iter()
+                        .filter(|v| v.host == host)
+                        .map(|v| ((v.namespace.clone(), v.name.clone()), v))
+                        .collect();
+                    for (key, v) in &f.vms {
+                        if !fresh.contains_key(key) {
+                            out.push(removed(v));
+                        }
+                    }
+                    out.extend(fresh.values().map(|v| Event::Vm { vm: v.clone() }));
+                    f.vms = fresh;
+                }
+                Event::Vm { vm } => {
+                    f.vms
+                        .insert((vm.namespace.clone(), vm.name.clone()), vm.clone());
+                    out.push(Event::Vm { vm });
+                }
+                Event::VmRemoved {
+                    ref namespace,
+                    ref name,
+                    ..
+                } => {
+                    f.vms.remove(&(namespace.clone(), name.clone()));
+                    out.push(e);
+                }
+                Event::Screenshot { .. } => out.push(e),
+                // Each host's graphs are its own.
+                Event::HostStats { .. } => {}
+            }
+        }
+        for e in out {
+            self.publish_remote(e);
+        }
+    }
+
+    /// Publishes a peer's VM event on this host's bus when its namespace spans the peer.
+    fn publish_remote(&self, e: Event) {
+        let ns = match &e {
+            Event::Vm { vm } => &vm.namespace,
+            Event::VmRemoved { namespace, .. } | Event::Screenshot { namespace, .. } => namespace,
+            Event::Snapshot { .. } | Event::HostStats { .. } => return,
+        };
+        if self.spans(ns, e.host()) {
+            self.inner.events.send(e);
+        }
+    }
+}
+
+/// The removal event of a VM last heard as `v`.
+fn removed(v: &VmSummary) -> Event {
+    Event::VmRemoved {
+        host: v.host.clone(),
+        namespace: v.namespace.clone(),
+        id: v.id,
+        name: v.name.clone(),
+    }
+}

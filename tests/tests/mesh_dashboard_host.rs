@@ -1,0 +1,224 @@
+//! Host test of the dashboard across the mesh: three ferromega hosts in their own network
+//! namespaces (as `mesh_host.rs`); the events WebSocket of h1 carries the VMs that h2 and
+//! h3 run in a namespace spanning them (and not those of h2's own `minimega`), a console
+//! ticket from h1 opens the terminal of a container on h2 through the peer link, a hung-up
+//! peer's VMs leave the stream and come back when it is dialed again, a flush removes
+//! them, and the peer console endpoint refuses a caller without the cluster secret.
+//! Needs root, iproute2, busybox, cgroups, overlayfs and the container image.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test: a failed unwrap is a failed test"
+)]
+
+#[path = "mesh_host/cluster.rs"]
+#[allow(dead_code, reason = "shared with mesh_host.rs, which uses all of it")]
+mod cluster;
+
+use std::time::Duration;
+
+use cluster::{block, image, in_private_netns, ok, Cluster, SECRET};
+use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn events_of(addr: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events"))
+        .await
+        .unwrap();
+    ws
+}
+
+async fn next_event(ws: &mut Ws) -> Event {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(40), ws.next())
+            .await
+            .expect("an event in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
+    }
+}
+
+/// Reads events until `want` matches one; every VM event seen on the way is returned
+/// too (in order), to check what must not have come.
+async fn wait_for(ws: &mut Ws, want: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let e = next_event(ws).await;
+        let done = want(&e);
+        if !matches!(e, Event::HostStats { .. }) {
+            seen.push(e);
+        }
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn is_vm(e: &Event, name: &str, host: &str, state: &str) -> bool {
+    matches!(e, Event::Vm { vm } if vm.name == name && vm.host == host && vm.state == state)
+}
+
+fn is_removed(e: &Event, vm: &str, on: &str) -> bool {
+    matches!(e, Event::VmRemoved { name, host, .. } if name == vm && host == on)
+}
+
+fn names(e: &Event) -> Vec<String> {
+    match e {
+        Event::Vm { vm } => vec![vm.name.clone()],
+        Event::Snapshot { vms, .. } => vms.iter().map(|v: &VmSummary| v.name.clone()).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Types `line` into a terminal console and reads until `want` shows up.
+async fn terminal_answers(ws: &mut Ws, line: &str, want: &str) {
+    ws.send(Message::Binary(line.as_bytes().to_vec().into()))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{want:?} not seen; got {:?}", String::from_utf8_lossy(&got))
+            })
+            .expect("open")
+            .expect("frame");
+        if let Message::Binary(b) = m {
+            got.extend_from_slice(&b);
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
+    if !in_private_netns("the_dashboard_of_one_host_follows_and_opens_the_vms_of_others") {
+        return;
+    }
+    let fs = image();
+    let cl = Cluster::start(3);
+    let (h1, h2) = (&cl.hosts[0], &cl.hosts[1]);
+    let c = h1.client();
+    block(async {
+        let mut ev = events_of(&h1.addr).await;
+        assert!(matches!(next_event(&mut ev).await, Event::Snapshot { .. }));
+        ok(
+            &c,
+            "dash",
+            &format!("vm config filesystem {}", fs.display()),
+        )
+        .await;
+        ok(&c, "dash", "vm config memory 16").await;
+        ok(&c, "dash", "vm config schedule h2").await;
+        ok(&c, "dash", "vm launch container web").await;
+        ok(&c, "dash", "vm config schedule h3").await;
+        ok(&c, "dash", "vm launch container db").await;
+        ok(&c, "dash", "vm start all").await;
+        let mut seen = wait_for(&mut ev, |e| is_vm(e, "web", "h2", "RUNNING")).await;
+        seen.extend(wait_for(&mut ev, |e| is_vm(e, "db", "h3", "RUNNING")).await);
+
+        // h2's own `minimega` is not h1's: its VMs stay off h1's stream. h2's events
+        // arrive in order, so once `marker` (launched after) is seen, `lonely` would
+        // have been too.
+        let c2 = h2.client();
+        ok(
+            &c2,
+            "minimega",
+            &format!("vm config filesystem {}", fs.display()),
+        )
+        .await;
+        ok(&c2, "minimega", "vm config memory 16").await;
+        ok(&c2, "minimega", "vm launch container lonely").await;
+        ok(&c, "dash", "vm config schedule h2").await;
+        ok(&c, "dash", "vm launch container marker").await;
+        seen.extend(wait_for(&mut ev, |e| is_vm(e, "marker", "h2", "BUILDING")).await);
+        assert!(
+            !seen.iter().flat_map(names).any(|n| n == "lonely"),
+            "{seen:?}"
+        );
+
+        // A new reader's snapshot holds the other hosts' VMs.
+        let mut fresh = events_of(&h1.addr).await;
+        let Event::Snapshot { vms, .. } = next_event(&mut fresh).await else {
+            panic!("no snapshot first");
+        };
+        let mut placed: Vec<(String, String)> = vms
+            .iter()
+            .filter(|v| v.namespace == "dash")
+            .map(|v| (v.name.clone(), v.host.clone()))
+            .collect();
+        placed.sort();
+        assert_eq!(
+            placed,
+            [("db", "h3"), ("marker", "h2"), ("web", "h2")]
+                .map(|(n, h)| (n.to_string(), h.to_string()))
+        );
+        assert!(!vms.iter().any(|v| v.name == "lonely"), "{vms:?}");
+        drop(fresh);
+
+        // The console of web, on h2, opened on h1: the bytes go through the peer link.
+        let http = reqwest::Client::new();
+        let t: ConsoleTicket = http
+            .post(format!(
+                "http://{}/api/v1/namespaces/dash/vms/web/console",
+                h1.addr
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!((t.kind.as_str(), t.name.as_str()), ("terminal", "web"));
+        let (mut term, _) = tokio_tungstenite::connect_async(format!("ws://{}{}", h1.addr, t.url))
+            .await
+            .unwrap();
+        terminal_answers(&mut term, "echo mesh-$((6*7)) $(hostname)\n", "mesh-42 web").await;
+        drop(term);
+        // A VM no host has is refused as on one host.
+        let none = http
+            .post(format!(
+                "http://{}/api/v1/namespaces/dash/vms/nope/console",
+                h1.addr
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(none.status(), 404);
+        assert!(none.text().await.unwrap().contains("vm not found: nope"));
+
+        // The peer console endpoint wants the cluster secret.
+        let peer_console = |token: &str| {
+            http.get(format!("http://{}/api/v1/mesh/peer/console", h2.addr))
+                .query(&[("namespace", "dash"), ("vm", "web")])
+                .header("Authorization", format!("Bearer {token}"))
+                .header("Connection", "upgrade")
+                .header("Upgrade", "ferromega-console")
+                .send()
+        };
+        assert_eq!(peer_console("not-the-secret").await.unwrap().status(), 401);
+        assert_eq!(peer_console(SECRET).await.unwrap().status(), 101);
+
+        // A hung-up peer's VMs leave the stream; dialed again, they come back.
+        ok(&c, "minimega", "mesh hangup h3").await;
+        wait_for(&mut ev, |e| is_removed(e, "db", "h3")).await;
+        ok(&c, "minimega", "mesh dial 10.77.0.3:9001").await;
+        wait_for(&mut ev, |e| is_vm(e, "db", "h3", "RUNNING")).await;
+
+        // Flushed on their hosts, they are removed from h1's stream.
+        ok(&c, "dash", "vm kill web").await;
+        ok(&c, "dash", "vm flush").await;
+        wait_for(&mut ev, |e| is_removed(e, "web", "h2")).await;
+        ok(&c, "dash", "clear namespace dash").await;
+        ok(&c2, "minimega", "vm kill lonely").await;
+        ok(&c2, "minimega", "vm flush").await;
+    });
+}
