@@ -366,3 +366,30 @@ async fn a_namespace_with_a_launch_running_cannot_be_cleared() {
     );
     launch.abort();
 }
+
+#[tokio::test]
+async fn mesh_dot_writes_the_mesh_to_the_path_given() {
+    let c = cluster(3).await;
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("mesh.dot");
+    c.ok(0, "minimega", &format!("mesh dot {}", file.display()))
+        .await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("graph \"h1\" {\n"), "{text}");
+    assert!(text.contains("label=\"total=3\""), "{text}");
+    assert!(text.contains("\"h1\" [style=filled, color=red];"), "{text}");
+    assert!(
+        text.contains("\"h1\" -- \"h2\";\n\"h1\" -- \"h3\";\n}"),
+        "{text}"
+    );
+    let bad = out.path().join("none/mesh.dot");
+    let e = c
+        .errors(0, "minimega", &format!("mesh dot {}", bad.display()))
+        .await;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!("h1: {}: ", bad.display())),
+        "{e:?}"
+    );
+    assert!(!bad.exists());
+}

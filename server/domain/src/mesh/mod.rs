@@ -18,6 +18,7 @@ pub(crate) mod fanout;
 pub(crate) mod files;
 pub(crate) mod launch;
 pub mod schedule;
+mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -374,26 +375,6 @@ impl ControlPlane {
         // Best effort: a dead peer has nothing to forget.
         let _ = hello_within(link.as_ref(), &peer.addr, &me).await;
         Ok(self.ok())
-    }
-
-    pub(crate) fn mesh_list(&self) -> DomainResult<Response> {
-        let m = lock(&self.inner.mesh);
-        let mut nodes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        nodes.insert(self.host().to_string(), m.peers.keys().cloned().collect());
-        for (name, p) in &m.peers {
-            let mut known: BTreeSet<String> = p.peers.iter().cloned().collect();
-            known.insert(self.host().to_string());
-            nodes.insert(name.clone(), known);
-        }
-        let mut out = String::new();
-        for (node, peers) in &nodes {
-            out.push_str(node);
-            out.push('\n');
-            for p in peers {
-                out.push_str(&format!(" |--{p}\n"));
-            }
-        }
-        Ok(self.text(out.trim_end().to_string()))
     }
 
     pub(crate) fn mesh_status(&self) -> DomainResult<Response> {
