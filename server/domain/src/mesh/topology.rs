@@ -1,5 +1,6 @@
 //! The mesh's shape as this host knows it — itself, its peers and each peer's own peers
-//! (from their hellos) — shown as `mesh list`'s adjacency list and `mesh dot`'s graphviz.
+//! (from their hellos), and the hosts beyond them as they announced their links — shown
+//! as `mesh list`'s adjacency list and `mesh dot`'s graphviz.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,8 @@ use crate::{lock, ControlPlane, DomainError, DomainResult};
 pub(crate) type Adjacency = BTreeMap<String, BTreeSet<String>>;
 
 impl ControlPlane {
-    /// The mesh as this host knows it: this host's peers and theirs.
+    /// The mesh as this host knows it: this host's peers and theirs, and the links of
+    /// the hosts reached beyond them.
     pub(crate) fn adjacency(&self) -> Adjacency {
         let m = lock(&self.inner.mesh);
         let me = self.host().to_string();
@@ -21,6 +23,12 @@ impl ControlPlane {
             let mut known: BTreeSet<String> = p.peers.iter().cloned().collect();
             known.insert(me.clone());
             nodes.insert(name.clone(), known);
+        }
+        // Hosts beyond the peers, as they announced themselves.
+        for host in m.next_hops().into_keys() {
+            if let (false, Some(peers)) = (m.peers.contains_key(&host), m.heard_peers(&host)) {
+                nodes.insert(host, peers.iter().cloned().collect());
+            }
         }
         nodes
     }
