@@ -427,3 +427,39 @@ fn discovery_joins_the_hosts_of_one_context_only() {
         );
     });
 }
+
+#[test]
+fn a_chain_of_hosts_is_reached_hop_by_hop() {
+    if !in_private_netns("a_chain_of_hosts_is_reached_hop_by_hop") {
+        return;
+    }
+    let fs = image();
+    let cl = Cluster::chain(3);
+    let c = cl.hosts[0].client();
+    block(async {
+        // h1 dialed h2 only; h3 is known through h2's announcements.
+        assert_eq!(cell(&c, "minimega", "mesh status", "peers").await, "1");
+        let list = resps(&c, "minimega", "mesh list").await[0].response.clone();
+        assert!(list.ends_with("h3\n |--h2"), "{list}");
+        let far = ok(&c, "minimega", "mesh send h3 echo far").await;
+        assert_eq!(far.len(), 1);
+        assert_eq!(
+            (far[0].host.as_str(), far[0].response.as_str()),
+            ("h3", "far")
+        );
+        // A namespace spans h3 too: a container launched there, listed from h1.
+        assert_eq!(ok(&c, "far", "ns hosts").await[0].response, "h[2-3]");
+        ok(&c, "far", &format!("vm config filesystem {}", fs.display())).await;
+        ok(&c, "far", "vm config memory 16").await;
+        ok(&c, "far", "vm config schedule h3").await;
+        ok(&c, "far", "vm launch container deep").await;
+        ok(&c, "far", "vm start all").await;
+        assert_eq!(
+            placement(&c, "far").await,
+            [("deep".to_string(), "h3".to_string())]
+        );
+        ok(&c, "minimega", "clear namespace far").await;
+        let vms = rows(&cl.hosts[2].client(), "minimega", "host").await;
+        assert_eq!(vms[0].1.iter().find(|(k, _)| k == "vms").unwrap().1, "0");
+    });
+}

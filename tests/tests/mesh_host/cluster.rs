@@ -137,6 +137,25 @@ impl Cluster {
         c
     }
 
+    /// Starts `n` hosts in a chain: each dials only the next (h1–h2–…–hn); waits until
+    /// h1 counts them all (the hosts beyond its peer are announced hello by hello).
+    pub fn chain(n: usize) -> Cluster {
+        let mut c = Cluster::segment();
+        for i in 1..=n {
+            let file = c.tmp.path().join(format!("peers{i}"));
+            let next = if i < n {
+                format!("10.77.0.{}:9001\n", i + 1)
+            } else {
+                String::new()
+            };
+            std::fs::write(&file, next).expect("peers");
+            c.flags.push(format!("--peers-file {}", file.display()));
+        }
+        c.spawn_all();
+        c.wait_for_size(&[0], n, Duration::from_secs(60));
+        c
+    }
+
     /// Starts `n` hosts serving HTTPS with certificates one test CA signed (IP SAN
     /// 10.77.0.N), each dialing the others from a peers file, and `strangers` more
     /// hosts after them whose certificates another CA signed, dialing no one; waits
