@@ -3,7 +3,8 @@
 //! mesh over https; fan-out `vm info` of containers on h2 and h3 from h1, `file get`
 //! from a peer, h1's events stream carrying the peers' VMs and a console of a VM on h2
 //! opened on h1 all cross the TLS peer link; a fourth host whose certificate another
-//! CA signed is refused both ways, and `mesh dial` says why. Needs root, iproute2,
+//! CA signed is refused both ways, and `mesh dial` says why. Discovery over TLS joins
+//! the hosts of one CA and not a stranger announcing in the same context. Needs root, iproute2,
 //! busybox, cgroups, overlayfs and the container image; fails loudly when one is
 //! missing.
 
@@ -123,7 +124,7 @@ fn the_mesh_runs_over_tls_and_refuses_a_host_another_ca_signed() {
         return;
     }
     let fs = image();
-    let cl = Cluster::start_tls(3, 1);
+    let cl = Cluster::start_tls(3, 1, false);
     let (h1, h4) = (&cl.hosts[0], &cl.hosts[3]);
     let c = h1.client();
     block(async {
@@ -191,5 +192,29 @@ fn the_mesh_runs_over_tls_and_refuses_a_host_another_ca_signed() {
         assert_eq!(size(h4).await, "1");
 
         ok(&c, "minimega", "clear namespace tls").await;
+    });
+}
+
+#[test]
+fn discovery_over_tls_joins_the_hosts_of_one_ca_only() {
+    if !in_private_netns("discovery_over_tls_joins_the_hosts_of_one_ca_only") {
+        return;
+    }
+    // All three announce in one context; h3's certificate is another CA's.
+    let cl = Cluster::start_tls(2, 1, true);
+    block(async {
+        let list = resps(&cl.hosts[0].client(), "minimega", "mesh list").await[0]
+            .response
+            .clone();
+        assert_eq!(list, "h1\n |--h2\nh2\n |--h1", "{list}");
+        // h3 heard the others and they heard it: every dial was refused.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let c3 = cl.hosts[2].client();
+        assert_eq!(cell(&c3, "minimega", "mesh status", "size").await, "1");
+        assert_eq!(
+            cell(&cl.hosts[0].client(), "minimega", "mesh status", "size").await,
+            "2"
+        );
+        assert!(cl.log(3).contains("certificate"), "{}", cl.log(3));
     });
 }

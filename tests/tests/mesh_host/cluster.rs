@@ -157,12 +157,14 @@ impl Cluster {
     }
 
     /// Starts `n` hosts serving HTTPS with certificates one test CA signed (IP SAN
-    /// 10.77.0.N), each dialing the others from a peers file, and `strangers` more
-    /// hosts after them whose certificates another CA signed, dialing no one; waits
-    /// until each of the `n` sees the `n`. h1's certificate file holds its chain and
-    /// is its own peer CA (the default); the others name the CA with `--peer-ca`.
+    /// 10.77.0.N), each dialing the others from a peers file (or, with `discover`,
+    /// finding them by UDP discovery), and `strangers` more hosts after them whose
+    /// certificates another CA signed, dialing no one (or discovering in the same
+    /// context); waits until each of the `n` sees the `n`. h1's certificate file holds
+    /// its chain and is its own peer CA (the default); the others name the CA with
+    /// `--peer-ca`.
     #[allow(dead_code, reason = "only the TLS test starts such a cluster")]
-    pub fn start_tls(n: usize, strangers: usize) -> Cluster {
+    pub fn start_tls(n: usize, strangers: usize, discover: bool) -> Cluster {
         let mut c = Cluster::segment();
         let dir = c.tmp.path().to_path_buf();
         let peers: String = (1..=n).map(|i| format!("10.77.0.{i}:9001\n")).collect();
@@ -186,7 +188,9 @@ impl Cluster {
                 std::fs::write(&ca_file, &ca.pem).expect("ca");
                 flags += &format!(" --peer-ca {}", ca_file.display());
             }
-            if i <= n {
+            if discover {
+                flags += &format!(" --degree {} --context tls", n + strangers - 1);
+            } else if i <= n {
                 flags += &format!(" --peers-file {}", dir.join("peers").display());
             }
             c.flags.push(flags);
