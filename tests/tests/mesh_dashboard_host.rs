@@ -3,7 +3,9 @@
 //! h3 run in a namespace spanning them (and not those of h2's own `minimega`), a console
 //! ticket from h1 opens the terminal of a container on h2 through the peer link, a hung-up
 //! peer's VMs leave the stream and come back when it is dialed again, a flush removes
-//! them, and the peer console endpoint refuses a caller without the cluster secret.
+//! them, and the peer console endpoint refuses a caller without the cluster secret. A KVM
+//! guest's VNC console on h3 opens from h1 too (RFB through the peer link), and the keys
+//! sent through it land in a kb recording made on h3.
 //! Needs root, iproute2, busybox, cgroups, overlayfs and the container image.
 
 #![expect(
@@ -45,12 +47,15 @@ async fn next_event(ws: &mut Ws) -> Event {
     }
 }
 
-/// Reads events until `want` matches one; every VM event seen on the way is returned
-/// too (in order), to check what must not have come.
-async fn wait_for(ws: &mut Ws, want: impl Fn(&Event) -> bool) -> Vec<Event> {
+/// Reads events until `want` matches one (within 60 s); every VM event seen on the way
+/// is returned too (in order), to check what must not have come.
+async fn wait_for(ws: &mut Ws, what: &str, want: impl Fn(&Event) -> bool) -> Vec<Event> {
     let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let e = next_event(ws).await;
+        let e = tokio::time::timeout_at(deadline, next_event(ws))
+            .await
+            .unwrap_or_else(|_| panic!("no event {what} in 60 s; saw {seen:?}"));
         let done = want(&e);
         if !matches!(e, Event::HostStats { .. }) {
             seen.push(e);
@@ -74,6 +79,49 @@ fn names(e: &Event) -> Vec<String> {
         Event::Vm { vm } => vec![vm.name.clone()],
         Event::Snapshot { vms, .. } => vms.iter().map(|v: &VmSummary| v.name.clone()).collect(),
         _ => Vec::new(),
+    }
+}
+
+/// Reads exactly `n` bytes of a VNC console's RFB (pings skipped).
+async fn read_rfb(ws: &mut Ws, buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
+    while buf.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
+            .await
+            .expect("RFB bytes in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Binary(b) = m {
+            buf.extend_from_slice(&b);
+        }
+    }
+    buf.drain(..n).collect()
+}
+
+/// An RFB 3.8 handshake with no security, then the key `a` pressed and released.
+async fn rfb_press_a(ws: &mut Ws) {
+    let mut buf = Vec::new();
+    assert_eq!(read_rfb(ws, &mut buf, 12).await, b"RFB 003.008\n");
+    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
+        .await
+        .unwrap();
+    let count = read_rfb(ws, &mut buf, 1).await[0] as usize;
+    assert!(
+        read_rfb(ws, &mut buf, count).await.contains(&1),
+        "no None security"
+    );
+    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
+    assert_eq!(
+        read_rfb(ws, &mut buf, 4).await,
+        [0, 0, 0, 0],
+        "security result"
+    );
+    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
+    let init = read_rfb(ws, &mut buf, 24).await;
+    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    read_rfb(ws, &mut buf, name_len).await;
+    for down in [1u8, 0] {
+        let key = vec![4, down, 0, 0, 0, 0, 0, 0x61];
+        ws.send(Message::Binary(key.into())).await.unwrap();
     }
 }
 
@@ -122,8 +170,12 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         ok(&c, "dash", "vm config schedule h3").await;
         ok(&c, "dash", "vm launch container db").await;
         ok(&c, "dash", "vm start all").await;
-        let mut seen = wait_for(&mut ev, |e| is_vm(e, "web", "h2", "RUNNING")).await;
-        seen.extend(wait_for(&mut ev, |e| is_vm(e, "db", "h3", "RUNNING")).await);
+        let mut seen = wait_for(&mut ev, "web RUNNING", |e| is_vm(e, "web", "h2", "RUNNING")).await;
+        // The two hosts' events interleave: db may have come first.
+        let db_running = |e: &Event| is_vm(e, "db", "h3", "RUNNING");
+        if !seen.iter().any(db_running) {
+            seen.extend(wait_for(&mut ev, "db RUNNING", db_running).await);
+        }
 
         // h2's own `minimega` is not h1's: its VMs stay off h1's stream. h2's events
         // arrive in order, so once `marker` (launched after) is seen, `lonely` would
@@ -139,7 +191,7 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         ok(&c2, "minimega", "vm launch container lonely").await;
         ok(&c, "dash", "vm config schedule h2").await;
         ok(&c, "dash", "vm launch container marker").await;
-        seen.extend(wait_for(&mut ev, |e| is_vm(e, "marker", "h2", "BUILDING")).await);
+        seen.extend(wait_for(&mut ev, "marker", |e| is_vm(e, "marker", "h2", "BUILDING")).await);
         assert!(
             !seen.iter().flat_map(names).any(|n| n == "lonely"),
             "{seen:?}"
@@ -183,6 +235,58 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
             .unwrap();
         terminal_answers(&mut term, "echo mesh-$((6*7)) $(hostname)\n", "mesh-42 web").await;
         drop(term);
+        // A KVM guest's VNC console on h3, opened on h1, recorded on h3.
+        let images = ferromega_tests::host::images_dir();
+        for line in [
+            format!(
+                "vm config kernel {}",
+                images.join("miniccc.kernel").display()
+            ),
+            format!(
+                "vm config initrd {}",
+                images.join("miniccc.initrd").display()
+            ),
+            "vm config memory 128".to_string(),
+            "vm config schedule h3".to_string(),
+            "vm launch kvm screen".to_string(),
+            "vm start screen".to_string(),
+        ] {
+            ok(&c, "dash", &line).await;
+        }
+        // `vnc record` is local, as in minimega: h3 records its own VM.
+        let c3 = cl.hosts[2].client();
+        ok(&c3, "dash", "vnc record kb screen typed.kb").await;
+        let t: ConsoleTicket = http
+            .post(format!(
+                "http://{}/api/v1/namespaces/dash/vms/screen/console",
+                h1.addr
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(t.kind, "vnc");
+        let (mut vnc, _) = tokio_tungstenite::connect_async(format!("ws://{}{}", h1.addr, t.url))
+            .await
+            .unwrap();
+        rfb_press_a(&mut vnc).await;
+        let recorded = cl.files_dir(3).join("typed.kb");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&recorded).unwrap_or_default();
+            if text.contains("KeyEvent,true,a") && text.contains("KeyEvent,false,a") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "h3 did not record the keys sent through h1: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        drop(vnc);
+
         // A VM no host has is refused as on one host.
         let none = http
             .post(format!(
@@ -209,14 +313,14 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
 
         // A hung-up peer's VMs leave the stream; dialed again, they come back.
         ok(&c, "minimega", "mesh hangup h3").await;
-        wait_for(&mut ev, |e| is_removed(e, "db", "h3")).await;
+        wait_for(&mut ev, "db removed", |e| is_removed(e, "db", "h3")).await;
         ok(&c, "minimega", "mesh dial 10.77.0.3:9001").await;
-        wait_for(&mut ev, |e| is_vm(e, "db", "h3", "RUNNING")).await;
+        wait_for(&mut ev, "db RUNNING", |e| is_vm(e, "db", "h3", "RUNNING")).await;
 
         // Flushed on their hosts, they are removed from h1's stream.
         ok(&c, "dash", "vm kill web").await;
         ok(&c, "dash", "vm flush").await;
-        wait_for(&mut ev, |e| is_removed(e, "web", "h2")).await;
+        wait_for(&mut ev, "web removed", |e| is_removed(e, "web", "h2")).await;
         ok(&c, "dash", "clear namespace dash").await;
         ok(&c2, "minimega", "vm kill lonely").await;
         ok(&c2, "minimega", "vm flush").await;

@@ -96,6 +96,7 @@ impl ControlPlane {
             host.to_string(),
             addr.to_string(),
         );
+        tracing::info!("following the VM events of {host}");
         let task = tokio::spawn(async move {
             let ended = match link.events(&a).await {
                 Ok(mut stream) => loop {
@@ -107,7 +108,7 @@ impl ControlPlane {
                 },
                 Err(e) => e,
             };
-            tracing::debug!("stopped following the events of {h}: {ended}");
+            tracing::info!("stopped following the VM events of {h}: {ended}");
             cp.unfollow_events(&h, Some(generation));
         });
         m.followed.insert(
