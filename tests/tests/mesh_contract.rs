@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ferromega_api::events::Event;
 use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
@@ -365,4 +366,80 @@ async fn a_namespace_with_a_launch_running_cannot_be_cleared() {
         ["h1: scheduler still running for namespace"]
     );
     launch.abort();
+}
+
+/// Waits (up to 10 s) for an event on `bus` that `want` accepts; the VM names of the
+/// events seen on the way come back too.
+async fn event_where(
+    bus: &mut tokio::sync::broadcast::Receiver<Event>,
+    want: impl Fn(&Event) -> bool,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let wait = async {
+        loop {
+            let e = bus.recv().await.unwrap();
+            if let Event::Vm { vm } = &e {
+                names.push(vm.name.clone());
+            }
+            if want(&e) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no such event in 10 s; saw VMs {names:?}"));
+    names
+}
+
+fn vm_on(e: &Event, name: &str, host: &str) -> bool {
+    matches!(e, Event::Vm { vm } if vm.name == name && vm.host == host)
+}
+
+#[tokio::test]
+async fn a_host_shows_the_vms_of_peers_its_namespaces_span_and_drops_them_on_hangup() {
+    let c = cluster(2).await;
+    let (_, mut bus) = c.cps[0].subscribe();
+    // No hypervisor in memory: the VM lands on h2 in ERROR, which is still a VM.
+    c.ok(0, "foo", "vm config schedule h2").await;
+    assert_eq!(c.errors(0, "foo", "vm launch kvm a").await.len(), 1);
+    event_where(&mut bus, |e| vm_on(e, "a", "h2")).await;
+    // h2's own `minimega` is not h1's: `lonely` never shows on h1, and h2's events come
+    // in order, so `marker`, launched after it, proves it.
+    c.run(1, "minimega", "vm launch kvm lonely").await;
+    c.run(0, "foo", "vm launch kvm marker").await;
+    let seen = event_where(&mut bus, |e| vm_on(e, "marker", "h2")).await;
+    assert!(!seen.contains(&"lonely".to_string()), "{seen:?}");
+    let Event::Snapshot { vms, .. } = c.cps[0].snapshot() else {
+        panic!("not a snapshot");
+    };
+    let mut shown: Vec<(&str, &str)> = vms
+        .iter()
+        .map(|v| (v.name.as_str(), v.host.as_str()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, [("a", "h2"), ("marker", "h2")]);
+    // Consoles of peers' VMs: known but not running, or unknown.
+    let e = c.cps[0].peer_console_target("foo", "a").unwrap_err();
+    assert_eq!(e.to_string(), "vm a is not running (ERROR)");
+    let e = c.cps[0].peer_console_target("foo", "nope").unwrap_err();
+    assert_eq!(e.to_string(), "vm not found: nope");
+    assert!(c.cps[0].peer_console_target("minimega", "lonely").is_err());
+    // Flushed on h2, a leaves h1's view; hung up, h2's VMs all do.
+    c.ok(0, "foo", "vm flush").await;
+    event_where(
+        &mut bus,
+        |e| matches!(e, Event::VmRemoved { name, host, .. } if name == "a" && host == "h2"),
+    )
+    .await;
+    c.ok(0, "minimega", "mesh hangup h2").await;
+    event_where(
+        &mut bus,
+        |e| matches!(e, Event::VmRemoved { name, .. } if name == "marker"),
+    )
+    .await;
+    let Event::Snapshot { vms, .. } = c.cps[0].snapshot() else {
+        panic!("not a snapshot");
+    };
+    assert!(vms.is_empty(), "{vms:?}");
 }

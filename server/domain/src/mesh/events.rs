@@ -96,19 +96,28 @@ impl ControlPlane {
             host.to_string(),
             addr.to_string(),
         );
-        tracing::info!("following the VM events of {host}");
         let task = tokio::spawn(async move {
+            let mut heard = false;
             let ended = match link.events(&a).await {
                 Ok(mut stream) => loop {
                     match stream.next().await {
-                        Some(Ok(e)) => cp.remote_event(&h, e),
+                        Some(Ok(e)) => {
+                            heard = true;
+                            cp.remote_event(&h, e);
+                        }
                         Some(Err(e)) => break e,
                         None => break "the stream ended".to_string(),
                     }
                 },
                 Err(e) => e,
             };
-            tracing::info!("stopped following the VM events of {h}: {ended}");
+            // A peer that never answers is retried every heartbeat: only a lost stream
+            // is worth the log.
+            if heard {
+                tracing::info!("lost the VM events of {h}: {ended}");
+            } else {
+                tracing::debug!("cannot follow the VM events of {h}: {ended}");
+            }
             cp.unfollow_events(&h, Some(generation));
         });
         m.followed.insert(
