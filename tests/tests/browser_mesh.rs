@@ -19,7 +19,7 @@ mod driver;
 #[path = "web_host/support.rs"]
 mod support;
 
-use cluster::{block, image, in_private_netns, ok, Cluster};
+use cluster::{block, in_private_netns, launch_on, ok, Cluster};
 use driver::{js, snap, wait_js, wait_state, Driver, CONNECTED, TERMINAL_TEXT};
 
 #[test]
@@ -27,20 +27,12 @@ fn the_dashboard_of_h1_shows_follows_and_opens_a_container_on_h2() {
     if !in_private_netns("the_dashboard_of_h1_shows_follows_and_opens_a_container_on_h2") {
         return;
     }
-    let fs = image();
     let cl = Cluster::start(2);
     let h1 = cl.hosts[0].addr.clone();
     let url = |path: &str| format!("http://{h1}{path}");
     let c = cl.hosts[0].client();
     block(async {
-        ok(
-            &c,
-            "dash",
-            &format!("vm config filesystem {}", fs.display()),
-        )
-        .await;
-        ok(&c, "dash", "vm config memory 16").await;
-        ok(&c, "dash", "vm launch container far").await;
+        launch_on(&c, "dash", &[("far", "h2")]).await;
         ok(&c, "dash", "vm start far").await;
 
         let driver = Driver::start();

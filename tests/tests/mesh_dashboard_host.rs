@@ -16,35 +16,22 @@
 #[path = "mesh_host/cluster.rs"]
 #[allow(dead_code, reason = "shared with mesh_host.rs, which uses all of it")]
 mod cluster;
+#[path = "web_host/support.rs"]
+mod support;
 
 use std::time::Duration;
 
-use cluster::{block, image, in_private_netns, ok, Cluster, SECRET};
+use cluster::{block, image, in_private_netns, launch_on, ok, Cluster, SECRET};
 use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
 use futures_util::{SinkExt, StreamExt};
+use support::{next_event, rfb_handshake, Ws};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn events_of(addr: &str) -> Ws {
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events"))
         .await
         .unwrap();
     ws
-}
-
-async fn next_event(ws: &mut Ws) -> Event {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(40), ws.next())
-            .await
-            .expect("an event in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
 }
 
 /// Reads events until `want` matches one (within 60 s); every VM event seen on the way
@@ -82,47 +69,21 @@ fn names(e: &Event) -> Vec<String> {
     }
 }
 
-/// Reads exactly `n` bytes of a VNC console's RFB (pings skipped).
-async fn read_rfb(ws: &mut Ws, buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
-    while buf.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(30), ws.next())
-            .await
-            .expect("RFB bytes in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Binary(b) = m {
-            buf.extend_from_slice(&b);
-        }
-    }
-    buf.drain(..n).collect()
-}
-
-/// An RFB 3.8 handshake with no security, then the key `a` pressed and released.
+/// An RFB handshake through `ws`, then the key `a` pressed and released.
 async fn rfb_press_a(ws: &mut Ws) {
-    let mut buf = Vec::new();
-    assert_eq!(read_rfb(ws, &mut buf, 12).await, b"RFB 003.008\n");
-    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
-        .await
-        .unwrap();
-    let count = read_rfb(ws, &mut buf, 1).await[0] as usize;
-    assert!(
-        read_rfb(ws, &mut buf, count).await.contains(&1),
-        "no None security"
-    );
-    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
-    assert_eq!(
-        read_rfb(ws, &mut buf, 4).await,
-        [0, 0, 0, 0],
-        "security result"
-    );
-    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
-    let init = read_rfb(ws, &mut buf, 24).await;
-    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
-    read_rfb(ws, &mut buf, name_len).await;
+    rfb_handshake(ws).await;
     for down in [1u8, 0] {
         let key = vec![4, down, 0, 0, 0, 0, 0, 0x61];
         ws.send(Message::Binary(key.into())).await.unwrap();
     }
+}
+
+/// A console ticket from `addr` for VM `vm` of namespace dash.
+async fn ticket(addr: &str, vm: &str) -> ConsoleTicket {
+    let url = format!("http://{addr}/api/v1/namespaces/dash/vms/{vm}/console");
+    let r = reqwest::Client::new().post(url).send().await.unwrap();
+    assert_eq!(r.status(), 200, "ticket for {vm}");
+    r.json().await.unwrap()
 }
 
 /// Types `line` into a terminal console and reads until `want` shows up.
@@ -158,17 +119,7 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
     block(async {
         let mut ev = events_of(&h1.addr).await;
         assert!(matches!(next_event(&mut ev).await, Event::Snapshot { .. }));
-        ok(
-            &c,
-            "dash",
-            &format!("vm config filesystem {}", fs.display()),
-        )
-        .await;
-        ok(&c, "dash", "vm config memory 16").await;
-        ok(&c, "dash", "vm config schedule h2").await;
-        ok(&c, "dash", "vm launch container web").await;
-        ok(&c, "dash", "vm config schedule h3").await;
-        ok(&c, "dash", "vm launch container db").await;
+        launch_on(&c, "dash", &[("web", "h2"), ("db", "h3")]).await;
         ok(&c, "dash", "vm start all").await;
         let mut seen = wait_for(&mut ev, "web RUNNING", |e| is_vm(e, "web", "h2", "RUNNING")).await;
         // The two hosts' events interleave: db may have come first.
@@ -187,10 +138,8 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
             &format!("vm config filesystem {}", fs.display()),
         )
         .await;
-        ok(&c2, "minimega", "vm config memory 16").await;
         ok(&c2, "minimega", "vm launch container lonely").await;
-        ok(&c, "dash", "vm config schedule h2").await;
-        ok(&c, "dash", "vm launch container marker").await;
+        launch_on(&c, "dash", &[("marker", "h2")]).await;
         seen.extend(wait_for(&mut ev, "marker", |e| is_vm(e, "marker", "h2", "BUILDING")).await);
         assert!(
             !seen.iter().flat_map(names).any(|n| n == "lonely"),
@@ -218,17 +167,7 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
 
         // The console of web, on h2, opened on h1: the bytes go through the peer link.
         let http = reqwest::Client::new();
-        let t: ConsoleTicket = http
-            .post(format!(
-                "http://{}/api/v1/namespaces/dash/vms/web/console",
-                h1.addr
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t = ticket(&h1.addr, "web").await;
         assert_eq!((t.kind.as_str(), t.name.as_str()), ("terminal", "web"));
         let (mut term, _) = tokio_tungstenite::connect_async(format!("ws://{}{}", h1.addr, t.url))
             .await
@@ -236,37 +175,18 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         terminal_answers(&mut term, "echo mesh-$((6*7)) $(hostname)\n", "mesh-42 web").await;
         drop(term);
         // A KVM guest's VNC console on h3, opened on h1, recorded on h3.
-        let images = ferromega_tests::host::images_dir();
-        for line in [
-            format!(
-                "vm config kernel {}",
-                images.join("miniccc.kernel").display()
-            ),
-            format!(
-                "vm config initrd {}",
-                images.join("miniccc.initrd").display()
-            ),
-            "vm config memory 128".to_string(),
-            "vm config schedule h3".to_string(),
-            "vm launch kvm screen".to_string(),
-            "vm start screen".to_string(),
-        ] {
-            ok(&c, "dash", &line).await;
+        let guest = ferromega_tests::host::guest_config(&ferromega_tests::host::guest_images());
+        for line in guest.iter().map(String::as_str).chain([
+            "vm config schedule h3",
+            "vm launch kvm screen",
+            "vm start screen",
+        ]) {
+            ok(&c, "dash", line).await;
         }
         // `vnc record` is local, as in minimega: h3 records its own VM.
         let c3 = cl.hosts[2].client();
         ok(&c3, "dash", "vnc record kb screen typed.kb").await;
-        let t: ConsoleTicket = http
-            .post(format!(
-                "http://{}/api/v1/namespaces/dash/vms/screen/console",
-                h1.addr
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let t = ticket(&h1.addr, "screen").await;
         assert_eq!(t.kind, "vnc");
         let (mut vnc, _) = tokio_tungstenite::connect_async(format!("ws://{}{}", h1.addr, t.url))
             .await

@@ -198,7 +198,13 @@ impl Client {
     /// Reads pipe `name` of namespace `ns`: the response streams its messages, a line
     /// each (`GET /api/v1/namespaces/{ns}/pipes/{name}`); read it with `chunk()`.
     pub async fn pipe_read(&self, ns: &str, name: &str) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}/api/v1/namespaces/{ns}/pipes/{name}", self.base);
+        self.get_streaming(&format!("/api/v1/namespaces/{ns}/pipes/{name}"))
+            .await
+    }
+
+    /// `GET path` whose answer streams: the response, once its status says success.
+    async fn get_streaming(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
         let resp = self
             .http
             .get(url)
@@ -261,16 +267,7 @@ impl Client {
     /// Follows a peer's own VM events ([`PEER_EVENTS_PATH`]); read them with
     /// [`PeerEvents::next`].
     pub async fn peer_events(&self) -> Result<PeerEvents, ClientError> {
-        let url = format!("{}{PEER_EVENTS_PATH}", self.base);
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        if !resp.status().is_success() {
-            return Err(self.refusal(resp).await);
-        }
+        let resp = self.get_streaming(PEER_EVENTS_PATH).await?;
         Ok(PeerEvents {
             client: self.clone(),
             resp,
