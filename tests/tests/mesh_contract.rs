@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferromega_api::events::Event;
-use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerGraphsQuery, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
 use ferromega_domain::{Backends, ControlPlane, PeerLink, Session, Settings};
@@ -99,6 +99,22 @@ impl PeerLink for MemLink {
         Box::pin(async move {
             let cp = self.reach(addr).await?;
             Ok(Box::pin(cp.peer_events().map(Ok)) as EventStream)
+        })
+    }
+
+    fn graphs<'a>(
+        &'a self,
+        addr: &'a str,
+        q: &'a PeerGraphsQuery,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let cp = self.reach(addr).await?;
+            let range =
+                ferromega_domain::graphs::Range::parse(&q.range).map_err(|e| e.to_string())?;
+            let g = cp
+                .graphs(&q.namespace, q.vm.as_deref(), range)
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(g).map_err(|e| e.to_string())
         })
     }
 
@@ -425,6 +441,31 @@ async fn a_host_shows_the_vms_of_peers_its_namespaces_span_and_drops_them_on_han
     let e = c.cps[0].peer_console_target("foo", "nope").unwrap_err();
     assert_eq!(e.to_string(), "vm not found: nope");
     assert!(c.cps[0].peer_console_target("minimega", "lonely").is_err());
+    // Graphs of a peer's VM, or of a peer, come from that peer.
+    let ten = ferromega_domain::graphs::Range::TenMinutes;
+    let g = c.cps[0]
+        .graphs_anywhere("foo", Some("marker"), None, ten)
+        .await
+        .unwrap();
+    assert_eq!(
+        (g["host"].as_str(), g["vm"].as_str()),
+        (Some("h2"), Some("marker"))
+    );
+    let g = c.cps[0]
+        .graphs_anywhere("foo", None, Some("h2"), ten)
+        .await
+        .unwrap();
+    assert_eq!((g["host"].as_str(), g["vm"].as_str()), (Some("h2"), None));
+    let e = c.cps[0]
+        .graphs_anywhere("foo", None, Some("h9"), ten)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "unknown host: `h9`");
+    let e = c.cps[0]
+        .graphs_anywhere("foo", Some("nope"), None, ten)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "vm not found: nope");
     // Flushed on h2, a leaves h1's view; hung up, h2's VMs all do.
     c.ok(0, "foo", "vm flush").await;
     event_where(

@@ -207,6 +207,24 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         }
         drop(vnc);
 
+        // Its graphs on h1 come from h2.
+        let g: serde_json::Value = http
+            .get(format!(
+                "http://{}/api/v1/namespaces/dash/graphs?vm=web",
+                h1.addr
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (g["host"].as_str(), g["vm"].as_str()),
+            (Some("h2"), Some("web")),
+            "{g}"
+        );
+
         // A VM no host has is refused as on one host.
         let none = http
             .post(format!(

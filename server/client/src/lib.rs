@@ -3,8 +3,9 @@
 
 use ferromega_api::events::Event;
 use ferromega_api::mesh::{
-    PeerConsoleQuery, PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest, PEER_CONSOLE_PATH,
-    PEER_CONSOLE_PROTOCOL, PEER_EVENTS_PATH, PEER_FILE_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
+    PeerConsoleQuery, PeerFileInfo, PeerFileRequest, PeerGraphsQuery, PeerHello, PeerRequest,
+    PEER_CONSOLE_PATH, PEER_CONSOLE_PROTOCOL, PEER_EVENTS_PATH, PEER_FILE_PATH, PEER_GRAPHS_PATH,
+    PEER_HELLO_PATH, PEER_RUN_PATH,
 };
 use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
 use ferromega_command::handlers::by_name;
@@ -273,6 +274,11 @@ impl Client {
             resp,
             buf: Vec::new(),
         })
+    }
+
+    /// A peer's graphs of one of its VMs or of itself ([`PEER_GRAPHS_PATH`]).
+    pub async fn peer_graphs(&self, q: &PeerGraphsQuery) -> Result<serde_json::Value, ClientError> {
+        self.post_json(PEER_GRAPHS_PATH, q).await
     }
 
     /// Opens the console of VM `vm` of namespace `ns` on a peer ([`PEER_CONSOLE_PATH`]):
