@@ -3,7 +3,7 @@
 //! namespace on h1's dashboard. A container that h1 scheduled on h2 shows in h1's VM table
 //! with its host, follows its state live (events relayed from h2), its page opens its
 //! terminal through the peer link and runs what is typed, and the hosts page lists it
-//! under h2. Needs root, iproute2, busybox, cgroups, overlayfs, the container image,
+//! under h2, and the graphs of the container and of h2 come from h2. Needs root, iproute2, busybox, cgroups, overlayfs, the container image,
 //! Chromium and chromedriver; fails loudly when one is missing.
 
 #![expect(
@@ -82,6 +82,18 @@ fn the_dashboard_of_h1_shows_follows_and_opens_a_container_on_h2() {
         )
         .await;
         snap(&b, "mesh-hosts").await;
+
+        // Graphs of far and of h2 itself, drawn on h1 from h2's figures.
+        for (query, vm) in [("vm=far", "far"), ("host=h2", "")] {
+            b.goto(&url(&format!("/ns/dash/graphs?{query}"))).await.unwrap();
+            let drawn = format!(
+                "const g = document.getElementById('graphs'); \
+                 return g.dataset.host === 'h2' && g.dataset.vm === '{vm}' \
+                 && Number(g.dataset.series) === 4;"
+            );
+            wait_js(&b, &drawn, 20, &format!("the graphs of {query} from h2")).await;
+        }
+        snap(&b, "mesh-graphs").await;
         ok(&c, "dash", "clear namespace dash").await;
     });
 }

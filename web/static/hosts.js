@@ -13,6 +13,13 @@ function vmLinks(list) {
     .join(' ');
 }
 
+/** A cell of the host table; the host's name links to its graphs. */
+function cell(r, c) {
+  if (c !== 'host') return `<td>${esc(r[c])}</td>`;
+  const graphs = `/ns/${encodeURIComponent(ns)}/graphs?host=${encodeURIComponent(r.host)}`;
+  return `<td><a href="${graphs}" title="graphs of ${esc(r.host)}">${esc(r.host)}</a></td>`;
+}
+
 async function load() {
   try {
     const [hostResps, vmResps] = await Promise.all([
@@ -27,7 +34,7 @@ async function load() {
     const cols = columns(hostResps).filter((c, i, all) => all.indexOf(c) === i);
     table.tHead.innerHTML = `<tr>${cols.map((c) => `<th>${esc(c)}</th>`).join('')}<th>VMs</th></tr>`;
     table.tBodies[0].innerHTML = rows(hostResps)
-      .map((r) => `<tr data-host="${esc(r.host)}">${cols.map((c) => `<td>${esc(r[c])}</td>`).join('')}`
+      .map((r) => `<tr data-host="${esc(r.host)}">${cols.map((c) => cell(r, c)).join('')}`
         + `<td class="vms">${vmLinks(byHost.get(r.host) || [])}</td></tr>`)
       .join('');
   } catch (e) {
