@@ -85,7 +85,9 @@ fn the_dashboard_of_h1_shows_follows_and_opens_a_container_on_h2() {
 
         // Graphs of far and of h2 itself, drawn on h1 from h2's figures.
         for (query, vm) in [("vm=far", "far"), ("host=h2", "")] {
-            b.goto(&url(&format!("/ns/dash/graphs?{query}"))).await.unwrap();
+            b.goto(&url(&format!("/ns/dash/graphs?{query}")))
+                .await
+                .unwrap();
             let drawn = format!(
                 "const g = document.getElementById('graphs'); \
                  return g.dataset.host === 'h2' && g.dataset.vm === '{vm}' \
