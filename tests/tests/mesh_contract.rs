@@ -138,6 +138,34 @@ struct Cluster {
 
 /// `n` hosts h1..hn (address `aN:9001`), h1 dialing the others (by `aN`).
 async fn cluster(n: usize) -> Cluster {
+    let c = hosts_alone(n).await;
+    for i in 2..=n {
+        c.ok(0, "minimega", &format!("mesh dial a{i}")).await;
+    }
+    c
+}
+
+/// `n` hosts in a chain: each dials the next only (h1–h2–…–hn); returns once h1 counts
+/// all of them (their links are announced from hello to hello).
+async fn chain(n: usize) -> Cluster {
+    let c = hosts_alone(n).await;
+    for i in 1..n {
+        c.ok(i - 1, "minimega", &format!("mesh dial a{}", i + 1))
+            .await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = c.ok(0, "minimega", "mesh status").await;
+        if status[0].tabular[0][0] == n.to_string() {
+            return c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `n` hosts h1..hn (address `aN:9001`) on one in-memory network, not yet peers.
+async fn hosts_alone(n: usize) -> Cluster {
     let net = Arc::new(Net::default());
     let mut cps = Vec::new();
     let mut dirs = Vec::new();
@@ -164,11 +192,7 @@ async fn cluster(n: usize) -> Cluster {
         cps.push(cp);
         dirs.push(dir);
     }
-    let c = Cluster { net, cps, dirs };
-    for i in 2..=n {
-        c.ok(0, "minimega", &format!("mesh dial a{i}")).await;
-    }
-    c
+    Cluster { net, cps, dirs }
 }
 
 impl Cluster {
@@ -483,4 +507,69 @@ async fn a_host_shows_the_vms_of_peers_its_namespaces_span_and_drops_them_on_han
         panic!("not a snapshot");
     };
     assert!(vms.is_empty(), "{vms:?}");
+}
+
+#[tokio::test]
+async fn mesh_dot_writes_the_mesh_to_the_path_given() {
+    let c = cluster(3).await;
+    let out = tempfile::tempdir().unwrap();
+    let file = out.path().join("mesh.dot");
+    c.ok(0, "minimega", &format!("mesh dot {}", file.display()))
+        .await;
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("graph \"h1\" {\n"), "{text}");
+    assert!(text.contains("label=\"total=3\""), "{text}");
+    assert!(text.contains("\"h1\" [style=filled, color=red];"), "{text}");
+    assert!(
+        text.contains("\"h1\" -- \"h2\";\n\"h1\" -- \"h3\";\n}"),
+        "{text}"
+    );
+    let bad = out.path().join("none/mesh.dot");
+    let e = c
+        .errors(0, "minimega", &format!("mesh dot {}", bad.display()))
+        .await;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(&format!("h1: {}: ", bad.display())),
+        "{e:?}"
+    );
+    assert!(!bad.exists());
+}
+
+#[tokio::test]
+async fn hosts_beyond_the_peers_are_reached_hop_by_hop() {
+    let c = chain(3).await;
+    // h1 knows h3 only through h2.
+    assert_eq!(c.cps[0].mesh_peers(), ["h2"]);
+    let status = &c.ok(0, "minimega", "mesh status").await[0];
+    assert_eq!(status.tabular[0][..3], ["3", "0", "1"]);
+    let list = c.ok(0, "minimega", "mesh list").await[0].response.clone();
+    assert_eq!(list, "h1\n |--h2\nh2\n |--h1\n |--h3\nh3\n |--h2");
+    // mesh send and fan-out reach h3 through h2.
+    let r = c.ok(0, "minimega", "mesh send h3 echo far").await;
+    assert_eq!((hosts(&r), r[0].response.as_str()), (vec!["h3"], "far"));
+    assert_eq!(
+        hosts(&c.ok(0, "minimega", "mesh send all echo x").await),
+        ["h2", "h3"]
+    );
+    assert_eq!(c.ok(0, "foo", "ns hosts").await[0].response, "h[2-3]");
+    assert_eq!(hosts(&c.ok(0, "foo", "host").await), ["h2", "h3"]);
+    assert_eq!(hosts(&c.ok(0, "foo", "ns run echo y").await), ["h2", "h3"]);
+    c.ok(0, "foo", "ns del-hosts h2").await;
+    assert_eq!(hosts(&c.ok(0, "foo", "host").await), ["h3"]);
+    // What the far host refuses from the mesh, it still refuses.
+    assert_eq!(
+        c.errors(0, "minimega", "mesh send h3 mesh send h2 echo x")
+            .await,
+        ["h3: cannot run `mesh send` via meshage"]
+    );
+    // clear namespace reaches it too.
+    c.ok(0, "minimega", "clear namespace foo").await;
+    assert!(!c.cps[2].namespace_names().contains(&"foo".to_string()));
+    // The far host gone: an error naming it, from the hop that could not reach it.
+    c.net.hosts.lock().unwrap().remove("a3:9001");
+    assert_eq!(
+        c.errors(0, "minimega", "mesh send h3 echo x").await,
+        ["h3: cannot reach a3:9001: connection refused"]
+    );
 }

@@ -71,6 +71,25 @@ pub struct PeerHello {
     /// The sender's version.
     #[serde(default)]
     pub version: String,
+    /// What the sender knows of the mesh: its own links and the latest it heard from
+    /// every other host (minimega's Mesh State Announcements), so hosts learn of hosts
+    /// beyond their peers and route to them hop by hop.
+    #[serde(default)]
+    pub links: Vec<HostLinks>,
+}
+
+/// One host's links as it announced them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostLinks {
+    /// The host's name.
+    pub host: String,
+    /// Where its HTTP API listens.
+    pub addr: String,
+    /// Grows each time the host's links change: the higher wins.
+    pub version: u64,
+    /// The peers the host reaches (those that answered it last).
+    pub peers: Vec<String>,
 }
 
 /// A command forwarded to a peer; it runs there with its local behaviour only.
@@ -95,6 +114,17 @@ pub struct PeerRequest {
     /// A scheduled launch: VMs placed on this host by the sender's scheduler.
     #[serde(default)]
     pub launch: Option<PeerLaunch>,
+    /// The host the request is for when it is not the receiver: a host beyond the
+    /// sender's peers, reached hop by hop (each hop forwards it to its next hop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// How many hosts have forwarded the request (a bound against loops).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// VMs the scheduler placed on one host.

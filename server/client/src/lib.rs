@@ -87,6 +87,21 @@ impl Client {
     /// A client of the server at `addr` (`https://…` for a server started with
     /// `--tls-cert`) that presents `creds`.
     pub fn connect(addr: &str, creds: &Credentials) -> Result<Self, ClientError> {
+        Client::build(addr, creds, true)
+    }
+
+    /// As [`Client::connect`], but trusting only `creds.ca` (not the system's roots):
+    /// a peer of the mesh must show a certificate the cluster's CA signed.
+    pub fn connect_trusting_only_ca(addr: &str, creds: &Credentials) -> Result<Self, ClientError> {
+        if creds.ca.is_none() {
+            return Err(ClientError::Credentials(
+                "no CA certificate to trust".into(),
+            ));
+        }
+        Client::build(addr, creds, false)
+    }
+
+    fn build(addr: &str, creds: &Credentials, system_roots: bool) -> Result<Self, ClientError> {
         let mut c = Client::new(addr);
         let mut headers = reqwest::header::HeaderMap::new();
         let auth = match (&creds.token, &creds.user) {
@@ -105,7 +120,9 @@ impl Client {
             v.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, v);
         }
-        let mut builder = reqwest::Client::builder().default_headers(headers);
+        let mut builder = reqwest::Client::builder()
+            .default_headers(headers)
+            .tls_built_in_root_certs(system_roots);
         if let Some(pem) = &creds.ca {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| ClientError::Credentials(format!("--ca: {e}")))?;

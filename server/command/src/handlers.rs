@@ -321,6 +321,15 @@ fn mesh() -> Vec<HandlerSpec> {
             "Each known host, then a |--peer line for each of its peers.",
         ),
         h(
+            "mesh_dot",
+            Local,
+            &["mesh dot <filename>"],
+            "write the mesh as graphviz",
+            "Write the mesh as this host knows it (its peers and theirs) to filename as a \
+             graphviz graph: this host red, peers that answer green, others grey, each link \
+             once. The path is used as given (relative to the server's working directory).",
+        ),
+        h(
             "mesh_status",
             Local,
             &["mesh status"],

@@ -40,6 +40,7 @@ pub const GLOBAL: &[&str] = &[
     "mesh_dial",
     "mesh_hangup",
     "mesh_list",
+    "mesh_dot",
     "mesh_status",
     "mesh_timeout",
     "mesh_send",

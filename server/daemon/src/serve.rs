@@ -81,6 +81,11 @@ pub struct ServeArgs {
     /// The private key (PEM) of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// The CA certificates (PEM) a peer's certificate must be signed by: a server
+    /// serving TLS calls its peers over https. Default: the --tls-cert file itself (a
+    /// cluster sharing one certificate, a self-signed CA, or a chain ending in the CA).
+    #[arg(long, requires = "tls_cert")]
+    peer_ca: Option<PathBuf>,
     /// Network backend: ovs (Open vSwitch through ovs-vsctl), bridge (Linux bridges, one
     /// per VLAN), or auto (Open vSwitch when its database answers, else Linux bridges).
     #[arg(long, default_value = "auto", value_parser = ["auto", "ovs", "bridge"])]
@@ -106,6 +111,17 @@ fn cluster_secret(args: &ServeArgs) -> anyhow::Result<Option<String>> {
         );
     }
     Ok(Some(secret))
+}
+
+/// The PEM certificates peers must be signed by when this server serves TLS
+/// (`--peer-ca`, or the `--tls-cert` file), checked to hold at least one.
+fn peer_ca(args: &ServeArgs) -> anyhow::Result<Option<Vec<u8>>> {
+    let Some(path) = args.peer_ca.as_ref().or(args.tls_cert.as_ref()) else {
+        return Ok(None);
+    };
+    ferromega_http::tls::load_certs(path).context("peer CA")?;
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(Some(pem))
 }
 
 /// Peers from `--peers` and `--peers-file`.
@@ -240,6 +256,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         }
     }
     let secret = cluster_secret(&args)?;
+    let peer_ca = peer_ca(&args)?;
     let peers = peer_list(&args)?;
     if (!peers.is_empty() || args.degree > 0) && secret.is_none() {
         bail!("--peers and --degree need --cluster-secret-file: peers authenticate with it");
@@ -328,7 +345,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         // the guarded app and check the secret themselves.
         let app = ferromega_http::mesh::beside(app, cp.clone(), secret.as_deref());
         if let Some(secret) = secret {
-            let link = Arc::new(crate::peers::HttpPeers::new(secret));
+            let link = Arc::new(crate::peers::HttpPeers::new(secret, peer_ca));
             cp.mesh_discovery(args.degree, &args.context);
             cp.mesh_attach(link, &addr, &peers);
             if args.degree > 0 {

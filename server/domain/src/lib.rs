@@ -147,8 +147,9 @@ impl ControlPlane {
     }
 
     /// The namespace `name`, created when missing (as minimega creates them lazily). A
-    /// new namespace other than `minimega` spans every mesh peer but this host (the head
-    /// node), or only this host when there are no peers.
+    /// new namespace other than `minimega` spans every other host of the mesh (the peers
+    /// and the hosts beyond them) but not this one (the head node), or only this host
+    /// when there are no peers.
     pub(crate) fn namespace_or_create(&self, name: &str) -> Arc<Mutex<Namespace>> {
         if let Some(n) = self.namespace(name) {
             return n;
@@ -156,7 +157,7 @@ impl ControlPlane {
         let peers = if name == DEFAULT_NAMESPACE {
             Vec::new()
         } else {
-            self.mesh_peers()
+            self.mesh_hosts()
         };
         let mut all = lock(&self.inner.namespaces);
         all.entry(name.to_string())

@@ -4,13 +4,15 @@
 //! with its own base directory, address (10.77.0.N:9001), name (hN) and the shared
 //! cluster secret; every host dials every other from a peers file (or finds them by
 //! discovery). Namespaces die with their processes, so nothing is left behind.
+//! [`Cluster::start_tls`] starts the hosts serving HTTPS instead, with certificates a
+//! test CA signed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ferromega_api::Response;
-use ferromega_client::Client;
+use ferromega_client::{Client, Credentials};
 
 /// The secret every host of the test cluster shares.
 pub const SECRET: &str = "fm-mesh-test-secret-0123456789abcdef";
@@ -40,12 +42,29 @@ pub struct Host {
     pub addr: String,
     child: Option<Child>,
     n: usize,
+    /// The CA (PEM) a client of a host serving TLS trusts.
+    ca: Option<Vec<u8>>,
 }
 
 impl Host {
-    /// A client of this host.
+    /// A client of this host (over https, trusting its CA, when it serves TLS).
     pub fn client(&self) -> Client {
-        Client::new(&self.addr)
+        match &self.ca {
+            None => Client::new(&self.addr),
+            Some(ca) => {
+                let creds = Credentials {
+                    ca: Some(ca.clone()),
+                    ..Credentials::default()
+                };
+                Client::connect(&format!("https://{}", self.addr), &creds).expect("client")
+            }
+        }
+    }
+
+    /// The CA certificate (PEM) of a host serving TLS.
+    #[allow(dead_code, reason = "only the TLS test reads it")]
+    pub fn ca(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
     }
 
     /// Output of a program run in the host's network namespace (for failure messages).
@@ -92,8 +111,11 @@ impl Drop for Host {
 pub struct Cluster {
     /// The hosts, h1 first (the head node in the tests).
     pub hosts: Vec<Host>,
-    /// The mesh flags of each host (`--peers-file …` or `--degree … --context …`).
+    /// The mesh flags of each host (`--peers-file …` or `--degree … --context …`, and
+    /// the TLS flags).
     flags: Vec<String>,
+    /// The CA each host's clients trust, for hosts serving TLS.
+    cas: Vec<Option<Vec<u8>>>,
     tmp: tempfile::TempDir,
 }
 
@@ -112,6 +134,48 @@ impl Cluster {
         c.flags = vec![format!("--peers-file {}", file.display()); n];
         c.spawn_all();
         c.wait_for_mesh(Duration::from_secs(60));
+        c
+    }
+
+    /// Starts `n` hosts serving HTTPS with certificates one test CA signed (IP SAN
+    /// 10.77.0.N), each dialing the others from a peers file, and `strangers` more
+    /// hosts after them whose certificates another CA signed, dialing no one; waits
+    /// until each of the `n` sees the `n`. h1's certificate file holds its chain and
+    /// is its own peer CA (the default); the others name the CA with `--peer-ca`.
+    #[allow(dead_code, reason = "only the TLS test starts such a cluster")]
+    pub fn start_tls(n: usize, strangers: usize) -> Cluster {
+        let mut c = Cluster::segment();
+        let dir = c.tmp.path().to_path_buf();
+        let peers: String = (1..=n).map(|i| format!("10.77.0.{i}:9001\n")).collect();
+        std::fs::write(dir.join("peers"), peers).expect("peers");
+        let (ours, theirs) = (TestCa::new("cluster"), TestCa::new("stranger"));
+        for i in 1..=n + strangers {
+            let ca = if i <= n { &ours } else { &theirs };
+            let (cert, key) = ca.issue(&format!("10.77.0.{i}"));
+            let cert = if i == 1 { cert + &ca.pem } else { cert };
+            let (cert_file, key_file) =
+                (dir.join(format!("h{i}.crt")), dir.join(format!("h{i}.key")));
+            std::fs::write(&cert_file, cert).expect("cert");
+            std::fs::write(&key_file, key).expect("key");
+            let mut flags = format!(
+                "--tls-cert {} --tls-key {}",
+                cert_file.display(),
+                key_file.display()
+            );
+            if i > 1 {
+                let ca_file = dir.join(format!("{}.ca", ca.name));
+                std::fs::write(&ca_file, &ca.pem).expect("ca");
+                flags += &format!(" --peer-ca {}", ca_file.display());
+            }
+            if i <= n {
+                flags += &format!(" --peers-file {}", dir.join("peers").display());
+            }
+            c.flags.push(flags);
+            c.cas.push(Some(ca.pem.clone().into_bytes()));
+        }
+        c.spawn_all();
+        let first: Vec<usize> = (0..n).collect();
+        c.wait_for_size(&first, n, Duration::from_secs(60));
         c
     }
 
@@ -144,6 +208,7 @@ impl Cluster {
         Cluster {
             hosts: Vec::new(),
             flags: Vec::new(),
+            cas: Vec::new(),
             tmp,
         }
     }
@@ -197,6 +262,7 @@ impl Cluster {
             addr: addr.clone(),
             child: Some(child),
             n: i,
+            ca: self.cas.get(i - 1).cloned().flatten(),
         };
         // `unshare` may not have left our namespace yet: a veth end sent there now
         // would land here.
@@ -387,4 +453,41 @@ pub fn image() -> PathBuf {
         fs.display()
     );
     fs
+}
+
+/// A test certificate authority.
+struct TestCa {
+    name: String,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+    pem: String,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} test CA"));
+        let key = rcgen::KeyPair::generate().expect("CA key");
+        let cert = params.self_signed(&key).expect("CA certificate");
+        let pem = cert.pem();
+        TestCa {
+            name: name.to_string(),
+            cert,
+            key,
+            pem,
+        }
+    }
+
+    /// A certificate for `ip` and its key (PEM).
+    fn issue(&self, ip: &str) -> (String, String) {
+        let params = rcgen::CertificateParams::new(vec![ip.to_string()]).expect("params");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params
+            .signed_by(&key, &self.cert, &self.key)
+            .expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    }
 }

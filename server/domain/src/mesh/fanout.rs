@@ -1,5 +1,6 @@
 //! Fan-out (minimega's broadcast and vm-target wrappers), `mesh send`, `ns run` across
-//! hosts, and the receiving side of forwarded commands.
+//! hosts, and the receiving side of forwarded commands (run here, or passed on to the
+//! next hop when they are for a host beyond this one).
 //!
 //! A command for the namespace's hosts runs here (when this host is a member) and on
 //! every other member at the same time; the responses, each with its `host`, are
@@ -211,6 +212,14 @@ impl ControlPlane {
     /// or a scheduled launch. Every failure is a response naming this host.
     pub async fn peer_run(&self, req: PeerRequest) -> Vec<Response> {
         let me = self.host().to_string();
+        if let Some(to) = req.to.clone().filter(|to| *to != me) {
+            // For a host beyond this one: on to the next hop.
+            let fwd = PeerRequest {
+                hops: req.hops + 1,
+                ..req
+            };
+            return self.call_peer(&to, &fwd).await;
+        }
         if crate::vm::launch::check_name(&req.namespace).is_err() {
             let e = format!("invalid namespace name `{}`", req.namespace);
             return vec![Response::error(&me, e)];
@@ -284,7 +293,7 @@ impl ControlPlane {
     /// After `clear namespace <name>` here: the same on every peer, their
     /// `unknown namespace` errors dropped.
     pub(crate) async fn clear_namespace_on_peers(&self, name: &str) -> Vec<Response> {
-        let peers = self.mesh_peers();
+        let peers = self.mesh_hosts();
         self.send_line(&peers, &format!("clear namespace {name}"))
             .await
             .into_iter()

@@ -18,7 +18,9 @@ pub(crate) mod fanout;
 pub(crate) mod files;
 pub(crate) mod graphs;
 pub(crate) mod launch;
+pub mod routes;
 pub mod schedule;
+mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -88,6 +90,8 @@ pub struct MeshState {
     followed: BTreeMap<String, events::Followed>,
     /// Counter telling followers apart (a late end must not drop a newer follower).
     generation: u64,
+    /// The links every host announced, for routes beyond the peers.
+    links: routes::LinkState,
 }
 
 fn with_port(addr: &str) -> String {
@@ -129,7 +133,8 @@ impl ControlPlane {
     }
 
     fn my_hello(&self, dial: bool) -> PeerHello {
-        let m = lock(&self.inner.mesh);
+        let mut m = lock(&self.inner.mesh);
+        let links = m.announce(self.host());
         PeerHello {
             host: self.host().to_string(),
             addr: m.addr.clone(),
@@ -137,6 +142,7 @@ impl ControlPlane {
             dial,
             hangup: false,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            links,
         }
     }
 
@@ -164,19 +170,23 @@ impl ControlPlane {
                 let Some(p) = m.peers.get_mut(name) else {
                     continue;
                 };
-                match r {
+                let links = match r {
                     Ok(h) => {
                         p.up = true;
                         p.peers = h.peers;
+                        h.links
                     }
                     Err(e) => {
                         if p.up {
                             tracing::warn!("peer {name} is down: {e}");
                         }
                         p.up = false;
+                        Vec::new()
                     }
-                }
-                p.up.then(|| p.addr.clone())
+                };
+                let up = p.up.then(|| p.addr.clone());
+                m.learn(self.host(), &links);
+                up
             };
             match up {
                 Some(addr) => self.follow_events(&link, name, &addr),
@@ -219,6 +229,7 @@ impl ControlPlane {
                 peers: h.peers.clone(),
             },
         );
+        m.learn(self.host(), &h.links);
         if fresh {
             tracing::info!("peer {} joined at {addr}", h.host);
         }
@@ -237,6 +248,8 @@ impl ControlPlane {
             self.add_peer(h, &h.addr);
         } else if !lock(&self.inner.mesh).peers.contains_key(&h.host) {
             return Err(format!("{} is not a peer of {}", h.host, self.host()));
+        } else {
+            lock(&self.inner.mesh).learn(self.host(), &h.links);
         }
         Ok(self.my_hello(false))
     }
@@ -247,7 +260,10 @@ impl ControlPlane {
         let addr = if host == self.host() {
             m.addr.clone()
         } else {
-            m.peers.get(host)?.addr.clone()
+            match m.peers.get(host) {
+                Some(p) => p.addr.clone(),
+                None => m.heard_addr(host)?,
+            }
         };
         let sock: std::net::SocketAddr = addr.parse().ok()?;
         (!sock.ip().is_unspecified()).then(|| sock.ip().to_string())
@@ -317,26 +333,43 @@ impl ControlPlane {
         lock(&self.inner.mesh).peers.keys().cloned().collect()
     }
 
-    /// Whether `host` is a peer.
-    pub(crate) fn is_peer(&self, host: &str) -> bool {
-        lock(&self.inner.mesh).peers.contains_key(host)
+    /// Every other host of the mesh: the peers (up or down) and the hosts reached
+    /// through them.
+    pub fn mesh_hosts(&self) -> Vec<String> {
+        let m = lock(&self.inner.mesh);
+        let mut all: BTreeSet<String> = m.peers.keys().cloned().collect();
+        all.extend(m.next_hops().into_keys());
+        all.into_iter().collect()
     }
 
-    /// Sends `req` to the peer `host`, bounded by `mesh timeout`; a failure marks the
-    /// peer down and comes back as an error naming it.
+    /// Sends `req` to `host` — a peer, or a host beyond them through the next hop (the
+    /// first peer on a shortest way there) — bounded by `mesh timeout`; a failure marks
+    /// the peer called down and comes back as an error naming `host`.
     pub(crate) async fn call_peer(&self, host: &str, req: &PeerRequest) -> Vec<Response> {
         let found = {
             let m = lock(&self.inner.mesh);
-            (
-                m.link.clone(),
-                m.peers.get(host).map(|p| p.addr.clone()),
-                m.timeout,
-            )
+            let via = m.next_hops().remove(host).or_else(|| {
+                // A peer that is down and no other way there: try it anyway.
+                m.peers.contains_key(host).then(|| host.to_string())
+            });
+            let addr = via
+                .as_ref()
+                .and_then(|v| m.peers.get(v))
+                .map(|p| p.addr.clone());
+            (m.link.clone(), via.zip(addr), m.timeout)
         };
-        let (Some(link), Some(addr), timeout) = found else {
+        let (Some(link), Some((via, addr)), timeout) = found else {
             return vec![Response::error(host, format!("unknown host: `{host}`"))];
         };
-        let call = link.run(&addr, req);
+        if req.hops >= routes::MAX_HOPS {
+            let e = format!("no route to {host}: more than {} hops", routes::MAX_HOPS);
+            return vec![Response::error(host, e)];
+        }
+        let req = PeerRequest {
+            to: (via != host).then(|| host.to_string()),
+            ..req.clone()
+        };
+        let call = link.run(&addr, &req);
         let r = match timeout {
             Some(t) => tokio::time::timeout(t, call)
                 .await
@@ -346,10 +379,15 @@ impl ControlPlane {
         match r {
             Ok(resps) => resps,
             Err(e) => {
-                if let Some(p) = lock(&self.inner.mesh).peers.get_mut(host) {
+                if let Some(p) = lock(&self.inner.mesh).peers.get_mut(&via) {
                     p.up = false;
                 }
-                // The response's host names the peer that failed.
+                // The response's host names the host asked for.
+                let e = if via == host {
+                    e
+                } else {
+                    format!("through {via}: {e}")
+                };
                 vec![Response::error(host, e)]
             }
         }
@@ -377,29 +415,9 @@ impl ControlPlane {
         Ok(self.ok())
     }
 
-    pub(crate) fn mesh_list(&self) -> DomainResult<Response> {
-        let m = lock(&self.inner.mesh);
-        let mut nodes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        nodes.insert(self.host().to_string(), m.peers.keys().cloned().collect());
-        for (name, p) in &m.peers {
-            let mut known: BTreeSet<String> = p.peers.iter().cloned().collect();
-            known.insert(self.host().to_string());
-            nodes.insert(name.clone(), known);
-        }
-        let mut out = String::new();
-        for (node, peers) in &nodes {
-            out.push_str(node);
-            out.push('\n');
-            for p in peers {
-                out.push_str(&format!(" |--{p}\n"));
-            }
-        }
-        Ok(self.text(out.trim_end().to_string()))
-    }
-
     pub(crate) fn mesh_status(&self) -> DomainResult<Response> {
         let m = lock(&self.inner.mesh);
-        let size = 1 + m.peers.values().filter(|p| p.up).count();
+        let size = 1 + m.next_hops().len();
         let port = m.addr.rsplit(':').next().unwrap_or_default().to_string();
         let row = vec![
             size.to_string(),
@@ -447,9 +465,10 @@ impl ControlPlane {
     /// every peer. Unknown names are refused with minimega's text.
     pub(crate) fn parse_hosts(&self, spec: &str) -> DomainResult<Vec<String>> {
         if spec == "all" {
-            return Ok(self.mesh_peers());
+            return Ok(self.mesh_hosts());
         }
         let hosts = ranges::split_list(spec).map_err(DomainError::invalid)?;
+        let known: BTreeSet<String> = self.mesh_hosts().into_iter().collect();
         if hosts.iter().any(|h| h == "all") {
             return Err(DomainError::invalid("cannot mix `all` with host names"));
         }
@@ -457,7 +476,7 @@ impl ControlPlane {
             .into_iter()
             .map(|h| match h.as_str() {
                 "localhost" => Ok(self.host().to_string()),
-                h if h == self.host() || self.is_peer(h) => Ok(h.to_string()),
+                h if h == self.host() || known.contains(h) => Ok(h.to_string()),
                 h => Err(DomainError::NotFound(format!("unknown host: `{h}`"))),
             })
             .collect()

@@ -57,6 +57,7 @@ impl ControlPlane {
             "mesh_dial" => one(self.mesh_dial(args).await),
             "mesh_hangup" => one(self.mesh_hangup(args).await),
             "mesh_list" => one(self.mesh_list()),
+            "mesh_dot" => one(self.mesh_dot(args)),
             "mesh_status" => one(self.mesh_status()),
             "mesh_timeout" => one(self.mesh_timeout(args)),
             "ns_hosts" => one(self.ns_hosts(&ns)),

@@ -18,6 +18,14 @@ pub(super) fn mesh_cases() -> Vec<Case> {
         case("mesh_dial", err(400, MESH_OFF)).args(args().s("hostname", "10.9.9.9")),
         case("mesh_hangup", err(400, MESH_OFF)).args(args().s("hostname", "nobody")),
         case("mesh_list", text(TEST_HOST)),
+        case("mesh_dot", Expect::Ok)
+            .args(args().s("filename", "@FILES@/mesh.dot"))
+            .after(&[(
+                "shell cat $files/mesh.dot",
+                "graph \"testhost\" {\nsize=\"8,11\";\n\
+                 Legend [shape=plaintext, label=\"total=1\"];\n\
+                 \"testhost\" [style=filled, color=red];\n}",
+            )]),
         case(
             "mesh_status",
             table(
