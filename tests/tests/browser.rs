@@ -19,7 +19,9 @@ mod support;
 
 use std::time::Duration;
 
-use driver::{click, js, snap, wait_for_log, wait_js, wait_state, Driver};
+use driver::{
+    click, js, snap, wait_for_log, wait_js, wait_state, Driver, CONNECTED, TERMINAL_TEXT,
+};
 use fantoccini::Locator;
 use serde_json::json;
 use support::{container_image, ok, Server};
@@ -40,14 +42,6 @@ const CANVAS_SUM: &str = r#"
     let h = 0;
     for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) | 0;
     return h;"#;
-
-/// Everything the xterm.js terminal holds, as text.
-const TERMINAL_TEXT: &str = "(() => { const t = window.ferromegaTerm; if (!t) return ''; \
-    const b = t.buffer.active; let s = ''; \
-    for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n'; \
-    return s; })()";
-
-const CONNECTED: &str = "return document.getElementById('vm').dataset.console === 'connected';";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_headless_chromium_follows_vms_live_and_shows_the_vnc_console() {

@@ -15,12 +15,9 @@ mod support;
 use std::time::Duration;
 
 use ferromega_api::events::{ConsoleTicket, Event};
-use futures_util::{SinkExt, StreamExt};
-use support::{ok, ws_refusal, ws_request, Server};
+use futures_util::StreamExt;
+use support::{next_event, ok, rfb_handshake, ws_refusal, ws_request, Server, Ws};
 use tokio_tungstenite::tungstenite::Message;
-
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn ticket(s: &Server, vm: &str) -> ConsoleTicket {
     let r = reqwest::Client::new()
@@ -41,51 +38,6 @@ async fn ticket_status(s: &Server, vm: &str) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// Reads exactly `n` bytes of RFB from binary frames (pings are skipped).
-async fn read_rfb(ws: &mut Ws, buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
-    while buf.len() < n {
-        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("RFB bytes in time")
-            .expect("open")
-            .expect("frame");
-        match m {
-            Message::Binary(b) => buf.extend_from_slice(&b),
-            Message::Ping(_) | Message::Pong(_) => {}
-            m => panic!("unexpected frame {m:?}"),
-        }
-    }
-    buf.drain(..n).collect()
-}
-
-/// An RFB 3.8 handshake with no security, shared; returns the framebuffer size.
-async fn rfb_handshake(ws: &mut Ws) -> (u16, u16) {
-    let mut buf = Vec::new();
-    assert_eq!(read_rfb(ws, &mut buf, 12).await, b"RFB 003.008\n");
-    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
-        .await
-        .unwrap();
-    let count = read_rfb(ws, &mut buf, 1).await[0] as usize;
-    let types = read_rfb(ws, &mut buf, count).await;
-    assert!(
-        types.contains(&1),
-        "QEMU offers no None security: {types:?}"
-    );
-    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
-    assert_eq!(
-        read_rfb(ws, &mut buf, 4).await,
-        [0, 0, 0, 0],
-        "security result"
-    );
-    ws.send(Message::Binary(vec![1u8].into())).await.unwrap(); // ClientInit: shared
-    let init = read_rfb(ws, &mut buf, 24).await;
-    let w = u16::from_be_bytes([init[0], init[1]]);
-    let h = u16::from_be_bytes([init[2], init[3]]);
-    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
-    read_rfb(ws, &mut buf, name_len).await;
-    (w, h)
-}
-
 async fn open_console(s: &Server, vm: &str) -> Ws {
     let t = ticket(s, vm).await;
     assert_eq!(t.kind, "vnc");
@@ -94,19 +46,6 @@ async fn open_console(s: &Server, vm: &str) -> Ws {
         .await
         .unwrap();
     ws
-}
-
-async fn next_event(ws: &mut Ws) -> Event {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
-            .await
-            .expect("an event in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
+use ferromega_api::events::Event;
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerGraphsQuery, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
 use ferromega_domain::{Backends, ControlPlane, PeerLink, Session, Settings};
@@ -98,6 +99,22 @@ impl PeerLink for MemLink {
         Box::pin(async move {
             let cp = self.reach(addr).await?;
             Ok(Box::pin(cp.peer_events().map(Ok)) as EventStream)
+        })
+    }
+
+    fn graphs<'a>(
+        &'a self,
+        addr: &'a str,
+        q: &'a PeerGraphsQuery,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
+        Box::pin(async move {
+            let cp = self.reach(addr).await?;
+            let range =
+                ferromega_domain::graphs::Range::parse(&q.range).map_err(|e| e.to_string())?;
+            let g = cp
+                .graphs(&q.namespace, q.vm.as_deref(), range)
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(g).map_err(|e| e.to_string())
         })
     }
 
@@ -389,6 +406,107 @@ async fn a_namespace_with_a_launch_running_cannot_be_cleared() {
         ["h1: scheduler still running for namespace"]
     );
     launch.abort();
+}
+
+/// Waits (up to 10 s) for an event on `bus` that `want` accepts; the VM names of the
+/// events seen on the way come back too.
+async fn event_where(
+    bus: &mut tokio::sync::broadcast::Receiver<Event>,
+    want: impl Fn(&Event) -> bool,
+) -> Vec<String> {
+    let mut names = Vec::new();
+    let wait = async {
+        loop {
+            let e = bus.recv().await.unwrap();
+            if let Event::Vm { vm } = &e {
+                names.push(vm.name.clone());
+            }
+            if want(&e) {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no such event in 10 s; saw VMs {names:?}"));
+    names
+}
+
+fn vm_on(e: &Event, name: &str, host: &str) -> bool {
+    matches!(e, Event::Vm { vm } if vm.name == name && vm.host == host)
+}
+
+#[tokio::test]
+async fn a_host_shows_the_vms_of_peers_its_namespaces_span_and_drops_them_on_hangup() {
+    let c = cluster(2).await;
+    let (_, mut bus) = c.cps[0].subscribe();
+    // No hypervisor in memory: the VM lands on h2 in ERROR, which is still a VM.
+    c.ok(0, "foo", "vm config schedule h2").await;
+    assert_eq!(c.errors(0, "foo", "vm launch kvm a").await.len(), 1);
+    event_where(&mut bus, |e| vm_on(e, "a", "h2")).await;
+    // h2's own `minimega` is not h1's: `lonely` never shows on h1, and h2's events come
+    // in order, so `marker`, launched after it, proves it.
+    c.run(1, "minimega", "vm launch kvm lonely").await;
+    c.run(0, "foo", "vm launch kvm marker").await;
+    let seen = event_where(&mut bus, |e| vm_on(e, "marker", "h2")).await;
+    assert!(!seen.contains(&"lonely".to_string()), "{seen:?}");
+    let Event::Snapshot { vms, .. } = c.cps[0].snapshot() else {
+        panic!("not a snapshot");
+    };
+    let mut shown: Vec<(&str, &str)> = vms
+        .iter()
+        .map(|v| (v.name.as_str(), v.host.as_str()))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, [("a", "h2"), ("marker", "h2")]);
+    // Consoles of peers' VMs: known but not running, or unknown.
+    let e = c.cps[0].peer_console_target("foo", "a").unwrap_err();
+    assert_eq!(e.to_string(), "vm a is not running (ERROR)");
+    let e = c.cps[0].peer_console_target("foo", "nope").unwrap_err();
+    assert_eq!(e.to_string(), "vm not found: nope");
+    assert!(c.cps[0].peer_console_target("minimega", "lonely").is_err());
+    // Graphs of a peer's VM, or of a peer, come from that peer.
+    let ten = ferromega_domain::graphs::Range::TenMinutes;
+    let g = c.cps[0]
+        .graphs_anywhere("foo", Some("marker"), None, ten)
+        .await
+        .unwrap();
+    assert_eq!(
+        (g["host"].as_str(), g["vm"].as_str()),
+        (Some("h2"), Some("marker"))
+    );
+    let g = c.cps[0]
+        .graphs_anywhere("foo", None, Some("h2"), ten)
+        .await
+        .unwrap();
+    assert_eq!((g["host"].as_str(), g["vm"].as_str()), (Some("h2"), None));
+    let e = c.cps[0]
+        .graphs_anywhere("foo", None, Some("h9"), ten)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "unknown host: `h9`");
+    let e = c.cps[0]
+        .graphs_anywhere("foo", Some("nope"), None, ten)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "vm not found: nope");
+    // Flushed on h2, a leaves h1's view.
+    c.ok(0, "foo", "vm flush").await;
+    let gone = |vm: &'static str| move |e: &Event| matches!(e, Event::VmRemoved { name, host, .. } if name == vm && host == "h2");
+    event_where(&mut bus, gone("a")).await;
+    // `clear namespace` ends foo here before h2: marker's removal still shows.
+    c.ok(0, "minimega", "clear namespace foo").await;
+    event_where(&mut bus, gone("marker")).await;
+    // Hung up, the peer's VMs all leave.
+    c.ok(0, "bar", "vm config schedule h2").await;
+    c.run(0, "bar", "vm launch kvm b").await;
+    event_where(&mut bus, |e| vm_on(e, "b", "h2")).await;
+    c.ok(0, "minimega", "mesh hangup h2").await;
+    event_where(&mut bus, gone("b")).await;
+    let Event::Snapshot { vms, .. } = c.cps[0].snapshot() else {
+        panic!("not a snapshot");
+    };
+    assert!(vms.is_empty(), "{vms:?}");
 }
 
 #[tokio::test]

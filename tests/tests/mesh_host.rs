@@ -13,6 +13,10 @@
 )]
 
 #[path = "mesh_host/cluster.rs"]
+#[allow(
+    dead_code,
+    reason = "shared with other mesh tests, which use other parts"
+)]
 mod cluster;
 
 use std::time::Duration;

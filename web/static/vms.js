@@ -155,7 +155,12 @@ function onEvent(ev) {
     return;
   }
   if (ev.type === 'vm' && ev.vm.namespace === ns) pending.set(ev.vm.name, ev.vm);
-  else if (ev.type === 'vm_removed' && ev.namespace === ns) pending.set(ev.name, null);
+  else if (ev.type === 'vm_removed' && ev.namespace === ns) {
+    // Across the mesh, another host's VM of the same name is not this row.
+    const r = views.info.rows.get(ev.name);
+    if (ev.host && r && r.host && r.host !== ev.host) return;
+    pending.set(ev.name, null);
+  }
   else return;
   if (!frame) frame = requestAnimationFrame(applyPending);
 }

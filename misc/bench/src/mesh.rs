@@ -1,6 +1,7 @@
-//! mesh: fan-out latency of `vm info` over 1, 2 and 4 hosts, and container launch
-//! throughput when the scheduler spreads the VMs over them. The last line reads
-//! `vm info ms: 1=<a> 2=<b> 4=<c>`.
+//! mesh: fan-out latency of `vm info` over 1, 2 and 4 hosts, container launch
+//! throughput when the scheduler spreads the VMs over them, and how late a VM's state
+//! change reaches the head's events WebSocket (relayed over the peer link) compared with
+//! its own host's. The last line reads `vm info ms: 1=<a> 2=<b> 4=<c>`.
 //!
 //! Five `ferromega serve` processes on loopback ports with temporary bases form a mesh
 //! with a shared cluster secret: h0 is the head node (in no namespace it drives) and
@@ -160,6 +161,79 @@ async fn running(c: &Client, ns: &str) -> anyhow::Result<(usize, usize)> {
     Ok((up, total))
 }
 
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The events WebSocket of the server at `addr`.
+async fn events(addr: &str) -> anyhow::Result<Ws> {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/events"))
+        .await
+        .with_context(|| format!("events of {addr}"))?;
+    Ok(ws)
+}
+
+/// Reads `ws` until VM `name` is reported in `state`; when that was.
+async fn seen(ws: &mut Ws, name: &str, state: &str) -> anyhow::Result<Instant> {
+    use futures_util::StreamExt;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(m)) = tokio::time::timeout(left, ws.next()).await else {
+            bail!("no event {name} {state} in 30 s");
+        };
+        if let tokio_tungstenite::tungstenite::Message::Text(t) = m? {
+            let e: serde_json::Value = serde_json::from_str(t.as_str())?;
+            if e["type"] == "vm" && e["vm"]["name"] == name && e["vm"]["state"] == state {
+                return Ok(Instant::now());
+            }
+        }
+    }
+}
+
+/// How late a state change of a container on h1 (a `vm stop`/`vm start` from the head)
+/// reaches h1's own events WebSocket and the head's (relayed): medians in ms.
+async fn relay_latency(mesh: &Mesh, image: &Path, samples: usize) -> anyhow::Result<(f64, f64)> {
+    let head = Client::new(&mesh.addrs[0]);
+    let ns = "relay";
+    run(&head, ns, "ns del-hosts all").await?;
+    run(&head, ns, "ns add-hosts h1").await?;
+    run(
+        &head,
+        ns,
+        &format!("vm config filesystem {}", image.display()),
+    )
+    .await?;
+    run(&head, ns, "vm config memory 32").await?;
+    let mut at_head = events(&mesh.addrs[0]).await?;
+    let mut at_h1 = events(&mesh.addrs[1]).await?;
+    run(&head, ns, "vm launch container r0").await?;
+    run(&head, ns, "vm start r0").await?;
+    seen(&mut at_head, "r0", "RUNNING").await?;
+    seen(&mut at_h1, "r0", "RUNNING").await?;
+    let (mut direct, mut relayed) = (Vec::new(), Vec::new());
+    for i in 0..samples.max(1) {
+        let (op, state) = if i % 2 == 0 {
+            ("stop", "PAUSED")
+        } else {
+            ("start", "RUNNING")
+        };
+        let t0 = Instant::now();
+        run(&head, ns, &format!("vm {op} r0")).await?;
+        let (h1, hd) = tokio::try_join!(
+            seen(&mut at_h1, "r0", state),
+            seen(&mut at_head, "r0", state)
+        )?;
+        direct.push((h1 - t0).as_secs_f64() * 1000.0);
+        relayed.push((hd - t0).as_secs_f64() * 1000.0);
+    }
+    run(&head, "minimega", &format!("clear namespace {ns}")).await?;
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    Ok((median(&mut direct), median(&mut relayed)))
+}
+
 /// One host count: launch and start the containers, then time `vm info`. Returns
 /// (containers/s, median ms).
 async fn measure(head: &Client, k: usize, opts: &Opts, image: &Path) -> anyhow::Result<(f64, f64)> {
@@ -227,6 +301,11 @@ async fn main() -> anyhow::Result<()> {
         );
         figures.push((k, median));
     }
+    let (direct, relayed) = relay_latency(&mesh, &image, opts.samples.min(20)).await?;
+    println!(
+        "vm event ms (vm stop/start from the head): at its host={direct:.2} at the head={relayed:.2} ratio head/host={:.2}",
+        relayed / direct
+    );
     drop(mesh);
     let line: Vec<String> = figures
         .iter()

@@ -25,6 +25,22 @@ pub const PEER_CONSOLE_PATH: &str = "/api/v1/mesh/peer/console";
 /// The protocol named in the console's `Upgrade` header.
 pub const PEER_CONSOLE_PROTOCOL: &str = "ferromega-console";
 
+/// The HTTP path of a peer's graphs (`vm top` history) of one of its VMs or of itself.
+pub const PEER_GRAPHS_PATH: &str = "/api/v1/mesh/peer/graphs";
+
+/// Which graphs a peer asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerGraphsQuery {
+    /// The namespace.
+    pub namespace: String,
+    /// The VM; the host's own figures when absent.
+    #[serde(default)]
+    pub vm: Option<String>,
+    /// `10m` or `24h`.
+    pub range: String,
+}
+
 /// Which console a peer asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

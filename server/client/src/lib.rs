@@ -3,8 +3,9 @@
 
 use ferromega_api::events::Event;
 use ferromega_api::mesh::{
-    PeerConsoleQuery, PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest, PEER_CONSOLE_PATH,
-    PEER_CONSOLE_PROTOCOL, PEER_EVENTS_PATH, PEER_FILE_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
+    PeerConsoleQuery, PeerFileInfo, PeerFileRequest, PeerGraphsQuery, PeerHello, PeerRequest,
+    PEER_CONSOLE_PATH, PEER_CONSOLE_PROTOCOL, PEER_EVENTS_PATH, PEER_FILE_PATH, PEER_GRAPHS_PATH,
+    PEER_HELLO_PATH, PEER_RUN_PATH,
 };
 use ferromega_api::{Args, CommandReply, CommandRequest, ErrorBody, Response, SuggestReply};
 use ferromega_command::handlers::by_name;
@@ -215,7 +216,13 @@ impl Client {
     /// Reads pipe `name` of namespace `ns`: the response streams its messages, a line
     /// each (`GET /api/v1/namespaces/{ns}/pipes/{name}`); read it with `chunk()`.
     pub async fn pipe_read(&self, ns: &str, name: &str) -> Result<reqwest::Response, ClientError> {
-        let url = format!("{}/api/v1/namespaces/{ns}/pipes/{name}", self.base);
+        self.get_streaming(&format!("/api/v1/namespaces/{ns}/pipes/{name}"))
+            .await
+    }
+
+    /// `GET path` whose answer streams: the response, once its status says success.
+    async fn get_streaming(&self, path: &str) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{path}", self.base);
         let resp = self
             .http
             .get(url)
@@ -278,21 +285,17 @@ impl Client {
     /// Follows a peer's own VM events ([`PEER_EVENTS_PATH`]); read them with
     /// [`PeerEvents::next`].
     pub async fn peer_events(&self) -> Result<PeerEvents, ClientError> {
-        let url = format!("{}{PEER_EVENTS_PATH}", self.base);
-        let resp = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
-        if !resp.status().is_success() {
-            return Err(self.refusal(resp).await);
-        }
+        let resp = self.get_streaming(PEER_EVENTS_PATH).await?;
         Ok(PeerEvents {
             client: self.clone(),
             resp,
             buf: Vec::new(),
         })
+    }
+
+    /// A peer's graphs of one of its VMs or of itself ([`PEER_GRAPHS_PATH`]).
+    pub async fn peer_graphs(&self, q: &PeerGraphsQuery) -> Result<serde_json::Value, ClientError> {
+        self.post_json(PEER_GRAPHS_PATH, q).await
     }
 
     /// Opens the console of VM `vm` of namespace `ns` on a peer ([`PEER_CONSOLE_PATH`]):

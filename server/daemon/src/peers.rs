@@ -8,7 +8,7 @@ use std::error::Error;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerHello, PeerRequest};
+use ferromega_api::mesh::{PeerFileInfo, PeerFileRequest, PeerGraphsQuery, PeerHello, PeerRequest};
 use ferromega_api::Response;
 use ferromega_client::{Client, Credentials};
 use ferromega_domain::backends::{BoxFuture, ConsoleIo, EventStream};
@@ -134,6 +134,15 @@ impl PeerLink for HttpPeers {
             });
             Ok(Box::pin(stream) as EventStream)
         })
+    }
+
+    fn graphs<'a>(
+        &'a self,
+        addr: &'a str,
+        q: &'a PeerGraphsQuery,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>> {
+        let c = self.client(addr);
+        Box::pin(async move { texts(c?.peer_graphs(q)).await })
     }
 
     fn console<'a>(

@@ -345,6 +345,12 @@ pub trait PeerLink: Send + Sync {
     ) -> BoxFuture<'a, Result<Vec<u8>, String>>;
     /// Follows the peer's own VM events (not those it relays from others).
     fn events<'a>(&'a self, addr: &'a str) -> BoxFuture<'a, Result<EventStream, String>>;
+    /// The peer's graphs of one of its VMs or of itself (the graphs endpoint's JSON).
+    fn graphs<'a>(
+        &'a self,
+        addr: &'a str,
+        q: &'a ferromega_api::mesh::PeerGraphsQuery,
+    ) -> BoxFuture<'a, Result<serde_json::Value, String>>;
     /// Opens the console of VM `vm` (name or ID) of namespace `ns` on the peer.
     fn console<'a>(
         &'a self,

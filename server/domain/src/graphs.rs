@@ -89,6 +89,14 @@ impl Range {
         }
     }
 
+    /// `10m` or `24h`, as parsed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Range::TenMinutes => "10m",
+            Range::Day => "24h",
+        }
+    }
+
     /// Seconds between points.
     pub fn step(self) -> u64 {
         match self {
@@ -340,10 +348,7 @@ impl ControlPlane {
                     Some(r) => r.points(range),
                     None => {
                         drop(g);
-                        let known = self
-                            .namespace(ns)
-                            .is_some_and(|n| lock(&n).vms.values().any(|v| v.name == name));
-                        if !known {
+                        if !self.has_vm(ns, name) {
                             return Err(DomainError::invalid(format!("vm not found: {name}")));
                         }
                         Vec::new()
@@ -355,10 +360,7 @@ impl ControlPlane {
             host: self.host().to_string(),
             namespace: ns.to_string(),
             vm: vm.map(str::to_string),
-            range: match range {
-                Range::TenMinutes => "10m".into(),
-                Range::Day => "24h".into(),
-            },
+            range: range.as_str().to_string(),
             step: range.step(),
             series: Series::from_points(&points),
         })

@@ -451,6 +451,22 @@ pub async fn placement(c: &Client, ns: &str) -> Vec<(String, String)> {
     v
 }
 
+/// Configures namespace `ns` on the host of `c` for small containers of the test image
+/// (16 MB) and launches one per `(name, host)`, scheduled on that host.
+pub async fn launch_on(c: &Client, ns: &str, placed: &[(&str, &str)]) {
+    ok(
+        c,
+        ns,
+        &format!("vm config filesystem {}", image().display()),
+    )
+    .await;
+    ok(c, ns, "vm config memory 16").await;
+    for (name, host) in placed {
+        ok(c, ns, &format!("vm config schedule {host}")).await;
+        ok(c, ns, &format!("vm launch container {name}")).await;
+    }
+}
+
 /// The container image, checked.
 pub fn image() -> PathBuf {
     let fs = ferromega_tests::host::images_dir().join("minicccfs");

@@ -137,6 +137,15 @@ pub fn artifacts() -> PathBuf {
     dir
 }
 
+/// Everything the xterm.js terminal of a VM page holds, as text (a JS expression).
+pub const TERMINAL_TEXT: &str = "(() => { const t = window.ferromegaTerm; if (!t) return ''; \
+    const b = t.buffer.active; let s = ''; \
+    for (let i = 0; i < b.length; i++) s += b.getLine(i).translateToString(true) + '\\n'; \
+    return s; })()";
+
+/// Whether the console of a VM page is connected (a script returning a boolean).
+pub const CONNECTED: &str = "return document.getElementById('vm').dataset.console === 'connected';";
+
 pub async fn js(b: &Browser, script: &str) -> Value {
     b.execute(script, vec![]).await.expect("script")
 }

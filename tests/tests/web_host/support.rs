@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ferromega_api::events::Event;
 use ferromega_client::Client;
 #[allow(
     unused_imports,
@@ -16,8 +17,10 @@ use ferromega_client::Client;
 pub use ferromega_tests::host::{
     binary, free_port, guest_images as images, info, ok, png_is_not_blank, workspace,
 };
+use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
 
 /// The container image (`minicccfs`), checked, with what containers need of the host.
 pub fn container_image() -> PathBuf {
@@ -359,5 +362,68 @@ pub async fn ws_refusal(req: tokio_tungstenite::tungstenite::handshake::client::
         Ok(_) => panic!("the WebSocket was accepted"),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
         Err(e) => panic!("unexpected WebSocket error {e}"),
+    }
+}
+
+/// A client WebSocket of the tests.
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads exactly `n` bytes of RFB from binary frames (pings are skipped).
+pub async fn read_rfb(ws: &mut Ws, buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
+    while buf.len() < n {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("RFB bytes in time")
+            .expect("open")
+            .expect("frame");
+        match m {
+            Message::Binary(b) => buf.extend_from_slice(&b),
+            Message::Ping(_) | Message::Pong(_) => {}
+            m => panic!("unexpected frame {m:?}"),
+        }
+    }
+    buf.drain(..n).collect()
+}
+
+/// An RFB 3.8 handshake with no security, shared; returns the framebuffer size.
+pub async fn rfb_handshake(ws: &mut Ws) -> (u16, u16) {
+    let mut buf = Vec::new();
+    assert_eq!(read_rfb(ws, &mut buf, 12).await, b"RFB 003.008\n");
+    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
+        .await
+        .unwrap();
+    let count = read_rfb(ws, &mut buf, 1).await[0] as usize;
+    let types = read_rfb(ws, &mut buf, count).await;
+    assert!(
+        types.contains(&1),
+        "QEMU offers no None security: {types:?}"
+    );
+    ws.send(Message::Binary(vec![1u8].into())).await.unwrap();
+    assert_eq!(
+        read_rfb(ws, &mut buf, 4).await,
+        [0, 0, 0, 0],
+        "security result"
+    );
+    ws.send(Message::Binary(vec![1u8].into())).await.unwrap(); // ClientInit: shared
+    let init = read_rfb(ws, &mut buf, 24).await;
+    let w = u16::from_be_bytes([init[0], init[1]]);
+    let h = u16::from_be_bytes([init[2], init[3]]);
+    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    read_rfb(ws, &mut buf, name_len).await;
+    (w, h)
+}
+
+/// The next event of an events WebSocket (pings skipped; 20 s at most).
+pub async fn next_event(ws: &mut Ws) -> Event {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an event in time")
+            .expect("open")
+            .expect("frame");
+        if let Message::Text(t) = m {
+            return serde_json::from_str(t.as_str()).unwrap();
+        }
     }
 }

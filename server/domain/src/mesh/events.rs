@@ -9,7 +9,7 @@
 //! namespaces that span the peer on this host are shown (a peer's `minimega` is not
 //! this host's `minimega`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use ferromega_api::events::{Event, VmSummary};
@@ -19,11 +19,11 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::backends::PeerLink;
 use crate::{lock, ControlPlane};
 
-/// A followed peer: its follower task and its VMs as last heard, by (namespace, name).
+/// A followed peer: its follower task and its VMs as last heard.
 pub(crate) struct Followed {
     generation: u64,
     task: tokio::task::AbortHandle,
-    vms: BTreeMap<(String, String), VmSummary>,
+    vms: BTreeMap<Key, Known>,
 }
 
 impl ControlPlane {
@@ -63,7 +63,7 @@ impl ControlPlane {
         let all: Vec<VmSummary> = lock(&self.inner.mesh)
             .followed
             .values()
-            .flat_map(|f| f.vms.values().cloned())
+            .flat_map(|f| f.vms.values().map(|k| k.vm.clone()))
             .collect();
         all.into_iter()
             .filter(|v| self.spans(&v.namespace, &v.host))
@@ -76,7 +76,7 @@ impl ControlPlane {
         let found = lock(&self.inner.mesh)
             .followed
             .values()
-            .flat_map(|f| f.vms.values())
+            .flat_map(|f| f.vms.values().map(|k| &k.vm))
             .find(|v| v.namespace == ns && (v.name == vm || v.id.to_string() == vm))
             .cloned()?;
         self.spans(ns, &found.host).then_some(found)
@@ -97,17 +97,27 @@ impl ControlPlane {
             addr.to_string(),
         );
         let task = tokio::spawn(async move {
+            let mut heard = false;
             let ended = match link.events(&a).await {
                 Ok(mut stream) => loop {
                     match stream.next().await {
-                        Some(Ok(e)) => cp.remote_event(&h, e),
+                        Some(Ok(e)) => {
+                            heard = true;
+                            cp.remote_event(&h, e);
+                        }
                         Some(Err(e)) => break e,
                         None => break "the stream ended".to_string(),
                     }
                 },
                 Err(e) => e,
             };
-            tracing::debug!("stopped following the events of {h}: {ended}");
+            // A peer that never answers is retried every heartbeat: only a lost stream
+            // is worth the log.
+            if heard {
+                tracing::info!("lost the VM events of {h}: {ended}");
+            } else {
+                tracing::debug!("cannot follow the VM events of {h}: {ended}");
+            }
             cp.unfollow_events(&h, Some(generation));
         });
         m.followed.insert(
@@ -133,8 +143,8 @@ impl ControlPlane {
         };
         let Some(f) = gone else { return };
         f.task.abort();
-        for v in f.vms.into_values() {
-            self.publish_remote(removed(&v));
+        for known in f.vms.into_values().filter(|k| k.shown) {
+            self.inner.events.send(removed(&known.vm));
         }
     }
 
@@ -143,6 +153,11 @@ impl ControlPlane {
         if e.host() != host {
             return;
         }
+        // Asked before the mesh lock is taken: the two locks are never held together.
+        let spanning: BTreeSet<String> = namespaces_of(&e)
+            .into_iter()
+            .filter(|ns| self.spans(ns, host))
+            .collect();
         let mut out = Vec::new();
         {
             let mut m = lock(&self.inner.mesh);
@@ -151,52 +166,86 @@ impl ControlPlane {
             };
             match e {
                 Event::Snapshot { vms, .. } => {
-                    let fresh: BTreeMap<_, _> = vms
+                    let fresh: BTreeMap<Key, Known> = vms
                         .into_iter()
                         .filter(|v| v.host == host)
-                        .map(|v| ((v.namespace.clone(), v.name.clone()), v))
+                        .map(|vm| {
+                            let shown = spanning.contains(&vm.namespace);
+                            (key(&vm), Known { vm, shown })
+                        })
                         .collect();
-                    for (key, v) in &f.vms {
-                        if !fresh.contains_key(key) {
-                            out.push(removed(v));
+                    for (k, known) in &f.vms {
+                        if known.shown && !fresh.contains_key(k) {
+                            out.push(removed(&known.vm));
                         }
                     }
-                    out.extend(fresh.values().map(|v| Event::Vm { vm: v.clone() }));
+                    out.extend(
+                        fresh
+                            .values()
+                            .filter(|k| k.shown)
+                            .map(|k| Event::Vm { vm: k.vm.clone() }),
+                    );
                     f.vms = fresh;
                 }
                 Event::Vm { vm } => {
-                    f.vms
-                        .insert((vm.namespace.clone(), vm.name.clone()), vm.clone());
-                    out.push(Event::Vm { vm });
+                    let k = key(&vm);
+                    // Once shown, a VM's changes keep coming until it is removed.
+                    let shown = spanning.contains(&vm.namespace)
+                        || f.vms.get(&k).is_some_and(|known| known.shown);
+                    if shown {
+                        out.push(Event::Vm { vm: vm.clone() });
+                    }
+                    f.vms.insert(k, Known { vm, shown });
                 }
                 Event::VmRemoved {
                     ref namespace,
                     ref name,
                     ..
                 } => {
-                    f.vms.remove(&(namespace.clone(), name.clone()));
-                    out.push(e);
+                    let gone = f.vms.remove(&(namespace.clone(), name.clone()));
+                    // Even when the namespace is gone here (`clear namespace` ends it
+                    // here first): whoever was shown the VM must see it go.
+                    if gone.is_some_and(|known| known.shown) {
+                        out.push(e);
+                    }
                 }
-                Event::Screenshot { .. } => out.push(e),
+                Event::Screenshot { ref namespace, .. } => {
+                    if spanning.contains(namespace) {
+                        out.push(e);
+                    }
+                }
                 // Each host's graphs are its own.
                 Event::HostStats { .. } => {}
             }
         }
         for e in out {
-            self.publish_remote(e);
-        }
-    }
-
-    /// Publishes a peer's VM event on this host's bus when its namespace spans the peer.
-    fn publish_remote(&self, e: Event) {
-        let ns = match &e {
-            Event::Vm { vm } => &vm.namespace,
-            Event::VmRemoved { namespace, .. } | Event::Screenshot { namespace, .. } => namespace,
-            Event::Snapshot { .. } | Event::HostStats { .. } => return,
-        };
-        if self.spans(ns, e.host()) {
             self.inner.events.send(e);
         }
+    }
+}
+
+/// A VM of a peer by namespace and name.
+type Key = (String, String);
+
+fn key(v: &VmSummary) -> Key {
+    (v.namespace.clone(), v.name.clone())
+}
+
+/// A peer's VM as last heard, and whether it was shown here (published on the bus).
+struct Known {
+    vm: VmSummary,
+    shown: bool,
+}
+
+/// The namespaces an event is about.
+fn namespaces_of(e: &Event) -> BTreeSet<String> {
+    match e {
+        Event::Snapshot { vms, .. } => vms.iter().map(|v| v.namespace.clone()).collect(),
+        Event::Vm { vm } => BTreeSet::from([vm.namespace.clone()]),
+        Event::VmRemoved { namespace, .. } | Event::Screenshot { namespace, .. } => {
+            BTreeSet::from([namespace.clone()])
+        }
+        Event::HostStats { .. } => BTreeSet::new(),
     }
 }
 

@@ -195,18 +195,14 @@ impl ControlPlane {
         let launched = results.iter().map(|r| r.1).sum();
         let failed = results.iter().map(|r| r.2).sum();
         self.finish_schedule(ns, index, launched, failed);
-        let failing: Vec<String> = results
+        let by_host: Vec<(String, Vec<String>)> = results
             .into_iter()
-            .filter(|r| !r.3.is_empty())
-            .map(|(host, _, _, errors)| format!("{host}: {}", errors.join("; ")))
+            .map(|(host, _, _, errors)| (host, errors))
             .collect();
-        if failing.is_empty() {
+        if by_host.iter().all(|(_, errors)| errors.is_empty()) {
             Ok(self.ok())
         } else {
-            Err(DomainError::Host(format!(
-                "{failed} of {total} VMs failed to launch: {}",
-                failing.join("; ")
-            )))
+            Err(crate::ops::vm::launch_failures(failed, total, &by_host))
         }
     }
 

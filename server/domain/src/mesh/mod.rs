@@ -16,6 +16,7 @@ pub mod console;
 pub(crate) mod events;
 pub(crate) mod fanout;
 pub(crate) mod files;
+pub(crate) mod graphs;
 pub(crate) mod launch;
 pub mod routes;
 pub mod schedule;

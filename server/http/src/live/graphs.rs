@@ -1,5 +1,6 @@
 //! `GET /api/v1/namespaces/{ns}/graphs`: a VM's (or the host's) figures over time, from
-//! the domain's ring buffers, column-wise as the dashboard's charts draw them.
+//! the domain's ring buffers, column-wise as the dashboard's charts draw them — asked of
+//! the mesh peer that runs the VM (or of `?host=`) when it is not this host.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,8 @@ pub(crate) struct GraphsQuery {
     vm: Option<String>,
     /// `10m` (default) or `24h`.
     range: Option<String>,
+    /// The mesh host whose figures (or VM) to show; this host when absent.
+    host: Option<String>,
 }
 
 /// `GET /api/v1/namespaces/{ns}/graphs?vm=&range=`.
@@ -31,7 +34,8 @@ pub(crate) async fn graphs(
         Err(e) => return ApiError::domain(&host, &e).into_response(),
     };
     let vm = q.vm.as_deref().filter(|v| !v.is_empty());
-    match live.cp.graphs(&ns, vm, range) {
+    let on = q.host.as_deref().filter(|h| !h.is_empty());
+    match live.cp.graphs_anywhere(&ns, vm, on, range).await {
         Ok(g) => Json(g).into_response(),
         Err(e) => ApiError::domain(&host, &e).into_response(),
     }

@@ -142,7 +142,8 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
              its minute (`range=24h`). The answer is an object `{host, namespace, vm, \
              range, step, series: {time, cpu, mem, rx, tx}}`, each series an array with \
              one value per time (Unix seconds). Without `vm`, the host's figures (CPU is \
-             the percent of all its CPUs busy).",
+             the percent of all its CPUs busy). A VM on another host of the mesh, or \
+             `host=<peer>`, is answered by that host over the peer link.",
         ))
         .tag("graphs")
         .parameter(param(
@@ -163,6 +164,12 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
             false,
             "10m (default) or 24h",
         ))
+        .parameter(param(
+            "host",
+            ParameterIn::Query,
+            false,
+            "the mesh host whose figures (or VM) to show; this host when absent",
+        ))
         .response(
             "200",
             ResponseBuilder::new()
@@ -175,7 +182,9 @@ pub fn paths(paths: PathsBuilder) -> PathsBuilder {
                 )
                 .build(),
         )
-        .response("400", error("a bad range, or no such VM"));
+        .response("400", error("a bad range, or no such VM"))
+        .response("404", error("no such mesh host"))
+        .response("500", error("the mesh host holding the VM did not answer"));
     let pipe = OperationBuilder::new()
         .operation_id(Some("pipe_read"))
         .summary(Some("read a named pipe as a stream of lines"))

@@ -1,6 +1,6 @@
 //! The live peer endpoints: this host's own VM events for a peer to follow (a JSON event
-//! per line), and a VM console for a peer's dashboard (an HTTP upgrade carrying the
-//! console's bytes), both behind the cluster secret like the rest of the peer link.
+//! per line), its graphs, and a VM console for a peer's dashboard (an HTTP upgrade
+//! carrying the console's bytes), behind the cluster secret like the rest of the link.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -9,8 +9,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ferromega_api::mesh::{PeerConsoleQuery, PEER_CONSOLE_PROTOCOL};
+use ferromega_api::mesh::{PeerConsoleQuery, PeerGraphsQuery, PEER_CONSOLE_PROTOCOL};
 use ferromega_domain::console::ConsoleKind;
+use ferromega_domain::graphs::Range;
 use futures_util::StreamExt;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -47,6 +48,24 @@ pub(super) async fn events(
         Body::from_stream(lines),
     )
         .into_response())
+}
+
+/// `POST /api/v1/mesh/peer/graphs`: this host's graphs of one of its VMs or of itself.
+pub(super) async fn graphs(
+    State(s): State<PeerState>,
+    headers: HeaderMap,
+    axum::Json(q): axum::Json<PeerGraphsQuery>,
+) -> Result<Response, (StatusCode, ApiError)> {
+    admit(&s, &headers)?;
+    let host = s.cp.host().to_string();
+    let fail = |e: ferromega_domain::DomainError| {
+        (crate::error::status_for(&e), ApiError::domain(&host, &e))
+    };
+    let range = Range::parse(&q.range).map_err(fail)?;
+    let g =
+        s.cp.graphs(&q.namespace, q.vm.as_deref(), range)
+            .map_err(fail)?;
+    Ok(axum::Json(g).into_response())
 }
 
 /// `GET /api/v1/mesh/peer/console?namespace=…&vm=…` with `Upgrade: ferromega-console`:

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferromega_api::mesh::{
     PeerFileRequest, PeerHello, PeerRequest, PEER_CONSOLE_PATH, PEER_EVENTS_PATH, PEER_FILE_PATH,
-    PEER_HELLO_PATH, PEER_RUN_PATH,
+    PEER_GRAPHS_PATH, PEER_HELLO_PATH, PEER_RUN_PATH,
 };
 use ferromega_api::Response;
 use ferromega_domain::{ControlPlane, DomainError};
@@ -102,12 +102,13 @@ async fn file(
 }
 
 /// Every path of the peer link.
-const PEER_PATHS: [&str; 5] = [
+const PEER_PATHS: [&str; 6] = [
     PEER_HELLO_PATH,
     PEER_RUN_PATH,
     PEER_FILE_PATH,
     PEER_EVENTS_PATH,
     PEER_CONSOLE_PATH,
+    PEER_GRAPHS_PATH,
 ];
 
 /// `app` with the peer endpoints beside it: requests to the peer paths go to
@@ -136,5 +137,6 @@ pub fn peer_router(cp: ControlPlane, secret: Option<&str>) -> Router {
         .route(PEER_FILE_PATH, post(file))
         .route(PEER_EVENTS_PATH, get(live::events))
         .route(PEER_CONSOLE_PATH, get(live::console))
+        .route(PEER_GRAPHS_PATH, post(live::graphs))
         .with_state(state)
 }
