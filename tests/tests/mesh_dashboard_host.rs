@@ -23,8 +23,8 @@ use std::time::Duration;
 
 use cluster::{block, image, in_private_netns, launch_on, ok, Cluster, SECRET};
 use ferromega_api::events::{ConsoleTicket, Event, VmSummary};
-use futures_util::{SinkExt, StreamExt};
-use support::{next_event, rfb_handshake, Ws};
+use futures_util::SinkExt;
+use support::{next_event, rfb_handshake, terminal_answers, Ws};
 use tokio_tungstenite::tungstenite::Message;
 
 async fn events_of(addr: &str) -> Ws {
@@ -84,27 +84,6 @@ async fn ticket(addr: &str, vm: &str) -> ConsoleTicket {
     let r = reqwest::Client::new().post(url).send().await.unwrap();
     assert_eq!(r.status(), 200, "ticket for {vm}");
     r.json().await.unwrap()
-}
-
-/// Types `line` into a terminal console and reads until `want` shows up.
-async fn terminal_answers(ws: &mut Ws, line: &str, want: &str) {
-    ws.send(Message::Binary(line.as_bytes().to_vec().into()))
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8_lossy(&got).contains(want) {
-        let m = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{want:?} not seen; got {:?}", String::from_utf8_lossy(&got))
-            })
-            .expect("open")
-            .expect("frame");
-        if let Message::Binary(b) = m {
-            got.extend_from_slice(&b);
-        }
-    }
 }
 
 #[test]

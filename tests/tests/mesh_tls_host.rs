@@ -16,16 +16,19 @@
 #[path = "mesh_host/cluster.rs"]
 #[allow(dead_code, reason = "shared with mesh_host.rs, which uses all of it")]
 mod cluster;
+#[path = "web_host/support.rs"]
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cluster::{block, cell, errors, image, in_private_netns, ok, placement, resps, Cluster, Host};
+use cluster::{
+    block, cell, errors, in_private_netns, launch_on, ok, placement, resps, Cluster, Host,
+};
 use ferromega_api::events::{ConsoleTicket, Event};
-use futures_util::{SinkExt, StreamExt};
+use support::{next_event, terminal_answers};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_tungstenite::tungstenite::Message;
 
 type Wss =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
@@ -55,20 +58,6 @@ async fn wss(h: &Host, path: &str) -> Wss {
     ws
 }
 
-/// The next text frame of `ws`, as an event.
-async fn next_event(ws: &mut Wss) -> Event {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(40), ws.next())
-            .await
-            .expect("an event in time")
-            .expect("open")
-            .expect("frame");
-        if let Message::Text(t) = m {
-            return serde_json::from_str(t.as_str()).unwrap();
-        }
-    }
-}
-
 /// (name, host) of namespace `ns`'s VMs in a fresh events snapshot of `h`, once it
 /// holds `want` of them (the peers' streams are followed from their first heartbeat).
 async fn snapshot_of(h: &Host, ns: &str, want: usize) -> Vec<(String, String)> {
@@ -91,27 +80,6 @@ async fn snapshot_of(h: &Host, ns: &str, want: usize) -> Vec<(String, String)> {
     }
 }
 
-/// Types `line` into a terminal console and reads until `want` shows up.
-async fn terminal_answers(ws: &mut Wss, line: &str, want: &str) {
-    ws.send(Message::Binary(line.as_bytes().to_vec().into()))
-        .await
-        .unwrap();
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !String::from_utf8_lossy(&got).contains(want) {
-        let m = tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{want:?} not seen; got {:?}", String::from_utf8_lossy(&got))
-            })
-            .expect("open")
-            .expect("frame");
-        if let Message::Binary(b) = m {
-            got.extend_from_slice(&b);
-        }
-    }
-}
-
 fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
     v.iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
@@ -123,7 +91,6 @@ fn the_mesh_runs_over_tls_and_refuses_a_host_another_ca_signed() {
     if !in_private_netns("the_mesh_runs_over_tls_and_refuses_a_host_another_ca_signed") {
         return;
     }
-    let fs = image();
     let cl = Cluster::start_tls(3, 1, false);
     let (h1, h4) = (&cl.hosts[0], &cl.hosts[3]);
     let c = h1.client();
@@ -133,12 +100,7 @@ fn the_mesh_runs_over_tls_and_refuses_a_host_another_ca_signed() {
         assert!(!list.contains("h4"), "{list}");
 
         // Fan-out over https: containers on h2 and h3, listed from h1 with the host column.
-        ok(&c, "tls", &format!("vm config filesystem {}", fs.display())).await;
-        ok(&c, "tls", "vm config memory 16").await;
-        ok(&c, "tls", "vm config schedule h2").await;
-        ok(&c, "tls", "vm launch container web").await;
-        ok(&c, "tls", "vm config schedule h3").await;
-        ok(&c, "tls", "vm launch container db").await;
+        launch_on(&c, "tls", &[("web", "h2"), ("db", "h3")]).await;
         ok(&c, "tls", "vm start all").await;
         let want = pairs(&[("db", "h3"), ("web", "h2")]);
         assert_eq!(placement(&c, "tls").await, want);

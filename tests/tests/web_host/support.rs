@@ -414,8 +414,44 @@ pub async fn rfb_handshake(ws: &mut Ws) -> (u16, u16) {
     (w, h)
 }
 
+/// The frames of a client WebSocket, over plain TCP or TLS.
+pub trait Frames:
+    futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+    + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+    + Unpin
+{
+}
+
+impl<S> Frames for S where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+        + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+        + Unpin
+{
+}
+
+/// Types `line` into a terminal console and reads until `want` shows up (20 s at most).
+pub async fn terminal_answers(ws: &mut impl Frames, line: &str, want: &str) {
+    ws.send(Message::Binary(line.as_bytes().to_vec().into()))
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{want:?} not seen; got {:?}", String::from_utf8_lossy(&got))
+            })
+            .expect("open")
+            .expect("frame");
+        if let Message::Binary(b) = m {
+            got.extend_from_slice(&b);
+        }
+    }
+}
+
 /// The next event of an events WebSocket (pings skipped; 20 s at most).
-pub async fn next_event(ws: &mut Ws) -> Event {
+pub async fn next_event(ws: &mut impl Frames) -> Event {
     loop {
         let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
             .await
