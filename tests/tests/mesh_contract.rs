@@ -566,6 +566,18 @@ async fn hosts_beyond_the_peers_are_reached_hop_by_hop() {
     // clear namespace reaches it too.
     c.ok(0, "minimega", "clear namespace foo").await;
     assert!(!c.cps[2].namespace_names().contains(&"foo".to_string()));
+    // A request passed on too often is dropped (a loop cannot spin forever).
+    let looping = PeerRequest {
+        to: Some("h3".into()),
+        hops: ferromega_domain::mesh::routes::MAX_HOPS,
+        line: Some("echo x".into()),
+        ..PeerRequest::default()
+    };
+    let r = c.cps[1].peer_run(looping).await;
+    assert_eq!(
+        (r[0].host.as_str(), r[0].error.as_str()),
+        ("h3", "no route to h3: more than 16 hops")
+    );
     // The far host gone: an error naming it, from the hop that could not reach it.
     c.net.hosts.lock().unwrap().remove("a3:9001");
     assert_eq!(
