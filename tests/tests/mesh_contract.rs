@@ -3,8 +3,9 @@
 //! entry points), so the domain's mesh logic is checked without root or sockets — dial
 //! and hangup on both sides, fan-out merging with the host column, `vm not found`
 //! dropped, nested commands refused, a dead or silent peer answering with an error
-//! naming it, and scheduled launches whose failures are counted and returned. The real
-//! transport (HTTP with the cluster secret, network namespaces) is `mesh_host.rs`.
+//! naming it, and scheduled launches whose failures are counted and returned; a chain
+//! of hosts whose far end is reached hop by hop. The real transport (HTTP with the
+//! cluster secret, network namespaces) is `mesh_host.rs`.
 
 #![expect(
     clippy::unwrap_used,
@@ -80,7 +81,7 @@ impl PeerLink for MemLink {
     ) -> BoxFuture<'a, Result<Vec<PeerFileInfo>, String>> {
         Box::pin(async move {
             let cp = self.reach(addr).await?;
-            cp.peer_file_info(req).map_err(|e| e.to_string())
+            cp.peer_file_info(req).await.map_err(|e| e.to_string())
         })
     }
 
@@ -91,7 +92,7 @@ impl PeerLink for MemLink {
     ) -> BoxFuture<'a, Result<Vec<u8>, String>> {
         Box::pin(async move {
             let cp = self.reach(addr).await?;
-            cp.peer_file_part(req).map_err(|e| e.to_string())
+            cp.peer_file_part(req).await.map_err(|e| e.to_string())
         })
     }
 
@@ -566,6 +567,15 @@ async fn hosts_beyond_the_peers_are_reached_hop_by_hop() {
     // clear namespace reaches it too.
     c.ok(0, "minimega", "clear namespace foo").await;
     assert!(!c.cps[2].namespace_names().contains(&"foo".to_string()));
+    // file get fetches a file only h3 has, through h2.
+    let files = |i: usize| c.dirs[i].path().join("files");
+    std::fs::write(files(2).join("far.txt"), "from h3").unwrap();
+    c.ok(0, "minimega", "file get far.txt").await;
+    assert_eq!(
+        std::fs::read_to_string(files(0).join("far.txt")).unwrap(),
+        "from h3"
+    );
+    assert!(!files(1).join("far.txt").exists());
     // A request passed on too often is dropped (a loop cannot spin forever).
     let looping = PeerRequest {
         to: Some("h3".into()),

@@ -462,6 +462,13 @@ fn a_chain_of_hosts_is_reached_hop_by_hop() {
             placement(&c, "far").await,
             [("deep".to_string(), "h3".to_string())]
         );
+        // file get of a file only h3 has, through h2.
+        std::fs::write(cl.files_dir(3).join("far.txt"), "from h3").unwrap();
+        ok(&c, "minimega", "file get far.txt").await;
+        assert_eq!(
+            std::fs::read_to_string(cl.files_dir(1).join("far.txt")).unwrap(),
+            "from h3"
+        );
         ok(&c, "minimega", "clear namespace far").await;
         let vms = rows(&cl.hosts[2].client(), "minimega", "host").await;
         assert_eq!(vms[0].1.iter().find(|(k, _)| k == "vms").unwrap().1, "0");

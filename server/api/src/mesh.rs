@@ -160,6 +160,13 @@ pub struct PeerFileRequest {
     /// The part's length.
     #[serde(default)]
     pub length: u64,
+    /// The host asked when it is not the receiver (a host beyond the sender's peers,
+    /// reached hop by hop, as [`PeerRequest::to`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// How many hosts have forwarded the question.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hops: u32,
 }
 
 /// One file a peer has: its path relative to the files directory and its size.

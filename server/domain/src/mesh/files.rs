@@ -1,8 +1,9 @@
 //! Files over the mesh (minimega's iomeshage): `file get` of a file this host lacks asks
-//! the peers which of them have it (globs; directories recurse), then fetches each file
-//! in 10 MiB parts — up to three files at once, each part from any peer that has the
-//! file, three attempts — into a staging folder, and moves it into the files directory
-//! when whole. `file status` shows the transfers in flight.
+//! the other hosts (the peers, and the hosts beyond them through the next hop) which of
+//! them have it (globs; directories recurse), then fetches each file in 10 MiB parts —
+//! up to three files at once, each part from any host that has the file, three
+//! attempts — into a staging folder, and moves it into the files directory when whole.
+//! `file status` shows the transfers in flight.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -144,19 +145,74 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Answers a peer's file question: the matching files, or one part's bytes.
-    pub fn peer_file_info(&self, req: &PeerFileRequest) -> DomainResult<Vec<PeerFileInfo>> {
+    /// Answers a peer's file question: the matching files here, or — for a host beyond
+    /// this one — that host's answer, asked through the next hop.
+    pub async fn peer_file_info(&self, req: &PeerFileRequest) -> DomainResult<Vec<PeerFileInfo>> {
+        if let Some((to, fwd)) = self.passed_on(req) {
+            return self
+                .file_info_of(&to, &fwd)
+                .await
+                .map_err(DomainError::Host);
+        }
         matching_files(self.files_dir(), &req.path)
     }
 
-    /// The bytes of one part of one file of the files directory.
-    pub fn peer_file_part(&self, req: &PeerFileRequest) -> DomainResult<Vec<u8>> {
+    /// The bytes of one part of one file of the files directory (or of a host beyond
+    /// this one, asked through the next hop).
+    pub async fn peer_file_part(&self, req: &PeerFileRequest) -> DomainResult<Vec<u8>> {
+        if let Some((to, fwd)) = self.passed_on(req) {
+            return self
+                .file_part_of(&to, &fwd)
+                .await
+                .map_err(DomainError::Host);
+        }
         read_part(
             self.files_dir(),
             &req.path,
             req.offset.unwrap_or(0),
             req.length,
         )
+    }
+
+    /// A question for another host, and the question to pass on to it.
+    fn passed_on(&self, req: &PeerFileRequest) -> Option<(String, PeerFileRequest)> {
+        let to = req.to.clone().filter(|to| to != self.host())?;
+        let fwd = PeerFileRequest {
+            hops: req.hops + 1,
+            ..req.clone()
+        };
+        Some((to, fwd))
+    }
+
+    /// The question as sent toward `host` (a peer, or a host beyond through the next
+    /// hop) and the address to send it to.
+    fn file_hop(
+        &self,
+        host: &str,
+        req: &PeerFileRequest,
+    ) -> Result<(Arc<dyn PeerLink>, String, PeerFileRequest), String> {
+        let (link, via, addr) = self.route_to(host, req.hops)?;
+        let req = PeerFileRequest {
+            to: (via != host).then(|| host.to_string()),
+            ..req.clone()
+        };
+        Ok((link, addr, req))
+    }
+
+    /// Which of `host`'s files match the question's glob.
+    async fn file_info_of(
+        &self,
+        host: &str,
+        req: &PeerFileRequest,
+    ) -> Result<Vec<PeerFileInfo>, String> {
+        let (link, addr, req) = self.file_hop(host, req)?;
+        link.file_info(&addr, &req).await
+    }
+
+    /// One part of one of `host`'s files.
+    async fn file_part_of(&self, host: &str, req: &PeerFileRequest) -> Result<Vec<u8>, String> {
+        let (link, addr, req) = self.file_hop(host, req)?;
+        link.file_part(&addr, &req).await
     }
 
     /// The transfers in flight: (file, transfer).
@@ -168,34 +224,31 @@ impl ControlPlane {
             .collect()
     }
 
-    /// Fetches the files matching `pattern` from the peers that have them; waits until
-    /// every file is here (or one failed).
+    /// Fetches the files matching `pattern` from the hosts that have them (the peers
+    /// that answer and the hosts beyond them); waits until every file is here (or one
+    /// failed).
     pub(crate) async fn file_get_from_peers(&self, pattern: &str) -> DomainResult<()> {
-        let link = lock(&self.inner.mesh).link.clone();
-        let Some(link) = link else {
-            return Err(DomainError::NotFound("file not found".to_string()));
-        };
-        let peers = self.peer_addrs();
+        let hosts: Vec<String> = lock(&self.inner.mesh).next_hops().into_keys().collect();
         let req = PeerFileRequest {
             path: pattern.to_string(),
             offset: None,
             length: 0,
+            ..PeerFileRequest::default()
         };
-        let asks = peers.iter().map(|(name, addr)| {
-            let link = link.clone();
+        let asks = hosts.iter().map(|name| {
             let req = &req;
-            async move { (name.clone(), addr.clone(), link.file_info(addr, req).await) }
+            async move { (name.clone(), self.file_info_of(name, req).await) }
         });
-        // Which peers have each file (by path), with its size.
+        // Which hosts have each file (by path), with its size.
         let mut have: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
-        for (name, addr, r) in futures::future::join_all(asks).await {
+        for (name, r) in futures::future::join_all(asks).await {
             match r {
                 Ok(files) => {
                     for f in files {
                         have.entry(f.path)
                             .or_insert((f.size, Vec::new()))
                             .1
-                            .push(addr.clone());
+                            .push(name.clone());
                     }
                 }
                 Err(e) => tracing::warn!("file get: {name} did not answer: {e}"),
@@ -205,24 +258,16 @@ impl ControlPlane {
             return Err(DomainError::NotFound("file not found".to_string()));
         }
         let results: Vec<DomainResult<()>> = futures::stream::iter(have)
-            .map(|(path, (size, sources))| {
-                let link = link.clone();
-                async move { self.fetch(&link, &path, size, &sources).await }
-            })
+            .map(|(path, (size, sources))| async move { self.fetch(&path, size, &sources).await })
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
         results.into_iter().collect()
     }
 
-    /// Fetches one file in parts into staging, then moves it into place.
-    async fn fetch(
-        &self,
-        link: &Arc<dyn PeerLink>,
-        path: &str,
-        size: u64,
-        sources: &[String],
-    ) -> DomainResult<()> {
+    /// Fetches one file in parts (from the hosts `sources`) into staging, then moves it
+    /// into place.
+    async fn fetch(&self, path: &str, size: u64, sources: &[String]) -> DomainResult<()> {
         let dest = inside(self.files_dir(), path)?;
         let stage_dir = self
             .files_dir()
@@ -238,7 +283,7 @@ impl ControlPlane {
             },
         );
         let r = self
-            .fetch_parts(link, path, size, sources, &stage_dir, &dest)
+            .fetch_parts(path, size, sources, &stage_dir, &dest)
             .await;
         lock(&self.inner.mesh).transfers.remove(path);
         let _ = std::fs::remove_dir_all(&stage_dir);
@@ -249,7 +294,6 @@ impl ControlPlane {
 
     async fn fetch_parts(
         &self,
-        link: &Arc<dyn PeerLink>,
         path: &str,
         size: u64,
         sources: &[String],
@@ -266,12 +310,13 @@ impl ControlPlane {
                 path: path.to_string(),
                 offset: Some(part * PART),
                 length: PART,
+                ..PeerFileRequest::default()
             };
             let mut last = String::new();
             let mut got = None;
             for attempt in 0..ATTEMPTS {
-                let addr = &sources[(part as usize + attempt) % sources.len()];
-                match link.file_part(addr, &req).await {
+                let host = &sources[(part as usize + attempt) % sources.len()];
+                match self.file_part_of(host, &req).await {
                     Ok(bytes) => {
                         got = Some(bytes);
                         break;

@@ -293,16 +293,6 @@ impl ControlPlane {
         }
     }
 
-    /// (name, address) of the peers that answered last.
-    pub(crate) fn peer_addrs(&self) -> Vec<(String, String)> {
-        lock(&self.inner.mesh)
-            .peers
-            .iter()
-            .filter(|(_, p)| p.up)
-            .map(|(n, p)| (n.clone(), p.addr.clone()))
-            .collect()
-    }
-
     /// Sets the discovery figures from `serve --degree/--context` (degree is also
     /// `mesh degree`).
     pub fn mesh_discovery(&self, degree: u64, context: &str) {
@@ -333,6 +323,30 @@ impl ControlPlane {
         lock(&self.inner.mesh).peers.keys().cloned().collect()
     }
 
+    /// How to reach `host` with a request forwarded `hops` times so far: the link, the
+    /// peer to call (the host itself, or the first peer on a shortest way there) and
+    /// its address.
+    pub(crate) fn route_to(
+        &self,
+        host: &str,
+        hops: u32,
+    ) -> Result<(Arc<dyn PeerLink>, String, String), String> {
+        if hops >= routes::MAX_HOPS {
+            return Err(format!(
+                "no route to {host}: more than {} hops",
+                routes::MAX_HOPS
+            ));
+        }
+        let m = lock(&self.inner.mesh);
+        let via = m.next_hops().remove(host).or_else(|| {
+            // A peer that is down and no other way there: try it anyway.
+            m.peers.contains_key(host).then(|| host.to_string())
+        });
+        let found = via.and_then(|v| Some((m.link.clone()?, m.peers.get(&v)?.addr.clone(), v)));
+        let (link, addr, via) = found.ok_or_else(|| format!("unknown host: `{host}`"))?;
+        Ok((link, via, addr))
+    }
+
     /// Every other host of the mesh: the peers (up or down) and the hosts reached
     /// through them.
     pub fn mesh_hosts(&self) -> Vec<String> {
@@ -346,25 +360,11 @@ impl ControlPlane {
     /// first peer on a shortest way there) — bounded by `mesh timeout`; a failure marks
     /// the peer called down and comes back as an error naming `host`.
     pub(crate) async fn call_peer(&self, host: &str, req: &PeerRequest) -> Vec<Response> {
-        let found = {
-            let m = lock(&self.inner.mesh);
-            let via = m.next_hops().remove(host).or_else(|| {
-                // A peer that is down and no other way there: try it anyway.
-                m.peers.contains_key(host).then(|| host.to_string())
-            });
-            let addr = via
-                .as_ref()
-                .and_then(|v| m.peers.get(v))
-                .map(|p| p.addr.clone());
-            (m.link.clone(), via.zip(addr), m.timeout)
+        let timeout = lock(&self.inner.mesh).timeout;
+        let (link, via, addr) = match self.route_to(host, req.hops) {
+            Ok(r) => r,
+            Err(e) => return vec![Response::error(host, e)],
         };
-        let (Some(link), Some((via, addr)), timeout) = found else {
-            return vec![Response::error(host, format!("unknown host: `{host}`"))];
-        };
-        if req.hops >= routes::MAX_HOPS {
-            let e = format!("no route to {host}: more than {} hops", routes::MAX_HOPS);
-            return vec![Response::error(host, e)];
-        }
         let req = PeerRequest {
             to: (via != host).then(|| host.to_string()),
             ..req.clone()

@@ -77,7 +77,13 @@ impl MeshState {
     /// The hosts reached from this one and, for each, the peer to send to first.
     pub(crate) fn next_hops(&self) -> BTreeMap<String, String> {
         let up: BTreeSet<String> = self.up_peers().into_iter().collect();
-        next_hops(&up, |h| self.heard_peers(h))
+        let down: BTreeSet<String> = self
+            .peers
+            .keys()
+            .filter(|p| !up.contains(*p))
+            .cloned()
+            .collect();
+        next_hops(&up, &down, |h| self.heard_peers(h))
     }
 
     /// The peers `host` announced last.
@@ -92,9 +98,12 @@ impl MeshState {
 }
 
 /// Breadth-first search from this host (whose links are `up`) over the announced links
-/// (`heard`), a link counting when both of its ends announce it.
+/// (`heard`), a link counting when both of its ends announce it. A peer that stopped
+/// answering this host (`down`) is not sought through others: it most likely died, and
+/// the others' announcements still name it until they notice.
 fn next_hops<'a>(
     up: &BTreeSet<String>,
+    down: &BTreeSet<String>,
     heard: impl Fn(&str) -> Option<&'a [String]>,
 ) -> BTreeMap<String, String> {
     let mut first: BTreeMap<String, String> = BTreeMap::new();
@@ -108,7 +117,7 @@ fn next_hops<'a>(
         let hop = first[&node].clone();
         for next in links {
             let both = heard(next).is_some_and(|back| back.contains(&node));
-            if !both || first.contains_key(next) || up.contains(next) {
+            if !both || first.contains_key(next) || down.contains(next) {
                 continue;
             }
             first.insert(next.clone(), hop.clone());
@@ -122,13 +131,14 @@ fn next_hops<'a>(
 mod tests {
     use super::*;
 
-    fn hops(up: &[&str], heard: &[(&str, &[&str])]) -> Vec<(String, String)> {
-        let up = up.iter().map(|s| s.to_string()).collect();
+    fn hops(up: &[&str], down: &[&str], heard: &[(&str, &[&str])]) -> Vec<(String, String)> {
+        let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let (up, down) = (set(up), set(down));
         let heard: BTreeMap<String, Vec<String>> = heard
             .iter()
             .map(|(h, p)| (h.to_string(), p.iter().map(|s| s.to_string()).collect()))
             .collect();
-        next_hops(&up, |h| heard.get(h).map(Vec::as_slice))
+        next_hops(&up, &down, |h| heard.get(h).map(Vec::as_slice))
             .into_iter()
             .collect()
     }
@@ -143,6 +153,7 @@ mod tests {
     fn a_chain_is_reached_through_its_first_link() {
         let got = hops(
             &["h2"],
+            &[],
             &[
                 ("h2", &["h1", "h3"]),
                 ("h3", &["h2", "h4"]),
@@ -157,6 +168,7 @@ mod tests {
         // h3 is two hops away through h2 or h5; h4 still claims h6, which forgot it.
         let got = hops(
             &["h2", "h5"],
+            &[],
             &[
                 ("h2", &["h1", "h3"]),
                 ("h5", &["h1", "h3", "h4"]),
@@ -168,6 +180,16 @@ mod tests {
         assert_eq!(
             got,
             pairs(&[("h2", "h2"), ("h3", "h2"), ("h4", "h5"), ("h5", "h5")])
+        );
+    }
+
+    #[test]
+    fn a_peer_that_stopped_answering_is_not_sought_through_others() {
+        let heard: &[(&str, &[&str])] = &[("h2", &["h1", "h3"]), ("h3", &["h1", "h2"])];
+        assert_eq!(hops(&["h2"], &["h3"], heard), pairs(&[("h2", "h2")]));
+        assert_eq!(
+            hops(&["h2"], &[], heard),
+            pairs(&[("h2", "h2"), ("h3", "h2")])
         );
     }
 

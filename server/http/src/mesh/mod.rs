@@ -94,10 +94,10 @@ async fn file(
     let host = s.cp.host().to_string();
     let fail = |e: DomainError| (crate::error::status_for(&e), ApiError::domain(&host, &e));
     if req.offset.is_none() {
-        let files = s.cp.peer_file_info(&req).map_err(fail)?;
+        let files = s.cp.peer_file_info(&req).await.map_err(fail)?;
         return Ok(Json(files).into_response());
     }
-    let bytes = s.cp.peer_file_part(&req).map_err(fail)?;
+    let bytes = s.cp.peer_file_part(&req).await.map_err(fail)?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
