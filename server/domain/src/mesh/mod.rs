@@ -185,7 +185,7 @@ impl ControlPlane {
                     }
                 };
                 let up = p.up.then(|| p.addr.clone());
-                m.learn(self.host(), &links);
+                m.learn(self.host(), name, &links);
                 up
             };
             match up {
@@ -229,7 +229,7 @@ impl ControlPlane {
                 peers: h.peers.clone(),
             },
         );
-        m.learn(self.host(), &h.links);
+        m.learn(self.host(), &h.host, &h.links);
         if fresh {
             tracing::info!("peer {} joined at {addr}", h.host);
         }
@@ -249,7 +249,7 @@ impl ControlPlane {
         } else if !lock(&self.inner.mesh).peers.contains_key(&h.host) {
             return Err(format!("{} is not a peer of {}", h.host, self.host()));
         } else {
-            lock(&self.inner.mesh).learn(self.host(), &h.links);
+            lock(&self.inner.mesh).learn(self.host(), &h.host, &h.links);
         }
         Ok(self.my_hello(false))
     }

@@ -60,14 +60,17 @@ impl MeshState {
             .collect()
     }
 
-    /// Keeps the announcements newer than those known (this host's own excepted).
-    pub(crate) fn learn(&mut self, me: &str, links: &[HostLinks]) {
+    /// Keeps the announcements newer than those known (this host's own excepted), and
+    /// always the one of `from`, the peer that sent them: it knows its own links best
+    /// (even when its clock went back across a restart).
+    pub(crate) fn learn(&mut self, me: &str, from: &str, links: &[HostLinks]) {
         for l in links.iter().filter(|l| l.host != me) {
-            let newer = self
-                .links
-                .heard
-                .get(&l.host)
-                .is_none_or(|old| l.version > old.version);
+            let newer = l.host == from
+                || self
+                    .links
+                    .heard
+                    .get(&l.host)
+                    .is_none_or(|old| l.version > old.version);
             if newer {
                 self.links.heard.insert(l.host.clone(), l.clone());
             }
@@ -202,11 +205,14 @@ mod tests {
             version,
             peers: peers.iter().map(|s| s.to_string()).collect(),
         };
-        m.learn("h1", &[l("h3", 5, &["h2"]), l("h1", 99, &["h9"])]);
-        m.learn("h1", &[l("h3", 4, &[])]);
+        m.learn("h1", "h2", &[l("h3", 5, &["h2"]), l("h1", 99, &["h9"])]);
+        m.learn("h1", "h2", &[l("h3", 4, &[])]);
         assert_eq!(m.links.heard["h3"].peers, ["h2"]);
-        m.learn("h1", &[l("h3", 6, &[])]);
+        m.learn("h1", "h2", &[l("h3", 6, &[])]);
         assert!(m.links.heard["h3"].peers.is_empty());
+        // h3 itself is believed even with an older version.
+        m.learn("h1", "h3", &[l("h3", 1, &["h4"])]);
+        assert_eq!(m.links.heard["h3"].peers, ["h4"]);
         assert!(!m.links.heard.contains_key("h1"));
         let first = m.announce("h1");
         assert!(first[0].peers.is_empty() && first[0].version > 0);
