@@ -370,27 +370,28 @@ impl ControlPlane {
             ..req.clone()
         };
         let call = link.run(&addr, &req);
+        // `None`: no answer within `mesh timeout`.
         let r = match timeout {
-            Some(t) => tokio::time::timeout(t, call)
-                .await
-                .unwrap_or_else(|_| Err("timed out".to_string())),
-            None => call.await,
+            Some(t) => tokio::time::timeout(t, call).await.ok(),
+            None => Some(call.await),
         };
-        match r {
-            Ok(resps) => resps,
-            Err(e) => {
-                if let Some(p) = lock(&self.inner.mesh).peers.get_mut(&via) {
-                    p.up = false;
-                }
-                // The response's host names the host asked for.
-                let e = if via == host {
-                    e
-                } else {
-                    format!("through {via}: {e}")
-                };
-                vec![Response::error(host, e)]
-            }
+        let e = match r {
+            Some(Ok(resps)) => return resps,
+            Some(Err(e)) => e,
+            // A far host's silence says nothing of the peer in between.
+            None if via != host => return vec![Response::error(host, "timed out")],
+            None => "timed out".to_string(),
+        };
+        if let Some(p) = lock(&self.inner.mesh).peers.get_mut(&via) {
+            p.up = false;
         }
+        // The response's host names the host asked for.
+        let e = if via == host {
+            e
+        } else {
+            format!("through {via}: {e}")
+        };
+        vec![Response::error(host, e)]
     }
 
     pub(crate) async fn mesh_dial(&self, args: &Args) -> DomainResult<Response> {
@@ -461,8 +462,8 @@ impl ControlPlane {
         }
     }
 
-    /// Expands a host list (range syntax, `localhost`, this host, peers); `all` is
-    /// every peer. Unknown names are refused with minimega's text.
+    /// Expands a host list (range syntax, `localhost`, this host, the other hosts of the
+    /// mesh); `all` is every other host. Unknown names are refused with minimega's text.
     pub(crate) fn parse_hosts(&self, spec: &str) -> DomainResult<Vec<String>> {
         if spec == "all" {
             return Ok(self.mesh_hosts());
