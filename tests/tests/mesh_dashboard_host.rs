@@ -92,7 +92,7 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         return;
     }
     let fs = image();
-    let cl = Cluster::start(3);
+    let mut cl = Cluster::start(3);
     let (h1, h2) = (&cl.hosts[0], &cl.hosts[1]);
     let c = h1.client();
     block(async {
@@ -242,4 +242,16 @@ fn the_dashboard_of_one_host_follows_and_opens_the_vms_of_others() {
         ok(&c2, "minimega", "vm kill lonely").await;
         ok(&c2, "minimega", "vm flush").await;
     });
+    // Each host is followed by the others (open streaming answers): each still stops on
+    // SIGTERM at once (a graceful shutdown waits for open answers).
+    for h in &mut cl.hosts {
+        let t0 = std::time::Instant::now();
+        let stopped = h.terminate();
+        let took = t0.elapsed();
+        assert!(
+            stopped && took < Duration::from_secs(5),
+            "{} took {took:?} to stop on SIGTERM while its peers followed its events",
+            h.name
+        );
+    }
 }

@@ -315,6 +315,7 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("ferromega listening on {scheme}://{addr}");
         let mut quit = cp.quit_signal();
+        let stopping = cp.clone();
         let shutdown = async move {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -329,6 +330,9 @@ pub fn serve(args: ServeArgs, addr: String) -> anyhow::Result<()> {
                 _ = term.recv() => {}
                 _ = quit.wait_for(|q| *q) => {}
             }
+            // Streaming answers (pipe readers, peers following events) end now: the
+            // graceful shutdown waits for every open response.
+            stopping.stopping();
         };
         let web = ferromega_web::Options {
             console: args.console,

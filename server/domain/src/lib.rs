@@ -141,6 +141,12 @@ impl ControlPlane {
         self.inner.quit.subscribe()
     }
 
+    /// Tells every long-lived task and stream that the server is stopping (a signal
+    /// arrived): the same as `quit` does before the server goes.
+    pub fn stopping(&self) {
+        self.inner.quit.send_replace(true);
+    }
+
     /// Names of the existing namespaces.
     pub fn namespace_names(&self) -> Vec<String> {
         lock(&self.inner.namespaces).keys().cloned().collect()

@@ -89,21 +89,30 @@ impl Host {
     }
 }
 
+impl Host {
+    /// Stops the host with SIGTERM (the server tears its VMs down); whether it exited
+    /// within 15 s. It is killed when it did not.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut c) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill").arg(c.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        false
+    }
+}
+
 impl Drop for Host {
     fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            // SIGTERM first: the server tears its VMs down.
-            let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if matches!(c.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.terminate();
     }
 }
 

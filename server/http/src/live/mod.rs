@@ -63,6 +63,18 @@ pub(crate) fn router<S>(cp: ControlPlane) -> Router<S> {
         .with_state(live)
 }
 
+/// `stream` until the server stops: a streaming answer must end then, or the graceful
+/// shutdown would wait for its reader forever.
+pub(crate) fn until_stopped<S: futures_util::Stream>(
+    cp: &ControlPlane,
+    stream: S,
+) -> impl futures_util::Stream<Item = S::Item> {
+    let mut quit = cp.quit_signal();
+    stream.take_until(Box::pin(async move {
+        let _ = quit.wait_for(|q| *q).await;
+    }))
+}
+
 /// A refusal that is not a domain error (a bad Origin or ticket), in the one error body.
 fn refuse(status: StatusCode, host: &str, msg: impl Into<String>) -> Response {
     let body = ErrorBody {

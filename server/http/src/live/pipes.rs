@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::Live;
 use crate::error::ApiError;
 
-/// The pipe's messages, a line each, for as long as the client reads.
+/// The pipe's messages, a line each, for as long as the client reads (or the server runs).
 pub(crate) async fn pipe_read(
     State(live): State<Live>,
     Path((ns, name)): Path<(String, String)>,
@@ -25,7 +25,7 @@ pub(crate) async fn pipe_read(
     });
     (
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        Body::from_stream(lines),
+        Body::from_stream(super::until_stopped(&live.cp, lines)),
     )
         .into_response()
 }

@@ -45,7 +45,7 @@ pub(super) async fn events(
     });
     Ok((
         [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(lines),
+        Body::from_stream(crate::live::until_stopped(&s.cp, lines)),
     )
         .into_response())
 }
