@@ -595,3 +595,26 @@ async fn hosts_beyond_the_peers_are_reached_hop_by_hop() {
         ["h3: cannot reach a3:9001: connection refused"]
     );
 }
+
+#[tokio::test]
+async fn a_host_beyond_the_peers_is_followed_too() {
+    let c = chain(3).await;
+    let (_, mut bus) = c.cps[0].subscribe();
+    // h3 is reached through h2; its VM (in ERROR: no hypervisor) shows on h1.
+    c.ok(0, "foo", "vm config schedule h3").await;
+    assert_eq!(c.errors(0, "foo", "vm launch kvm far").await.len(), 1);
+    event_where(&mut bus, |e| vm_on(e, "far", "h3")).await;
+    let ten = ferromega_domain::graphs::Range::TenMinutes;
+    let g = c.cps[0]
+        .graphs_anywhere("foo", Some("far"), None, ten)
+        .await
+        .unwrap();
+    assert_eq!(g["host"].as_str(), Some("h3"));
+    // No longer reached (h2 hangs up on h3), h3 is no longer followed: its VM leaves.
+    c.ok(1, "minimega", "mesh hangup h3").await;
+    event_where(
+        &mut bus,
+        |e| matches!(e, Event::VmRemoved { name, host, .. } if name == "far" && host == "h3"),
+    )
+    .await;
+}

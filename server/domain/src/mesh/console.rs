@@ -5,7 +5,7 @@
 use crate::backends::ConsoleIo;
 use crate::console::ConsoleKind;
 use crate::vm::registry::VmState;
-use crate::{lock, ControlPlane, DomainError, DomainResult};
+use crate::{ControlPlane, DomainError, DomainResult};
 
 /// The console of a VM on a mesh peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +58,7 @@ impl ControlPlane {
         &self,
         target: &PeerConsole,
     ) -> DomainResult<Box<dyn ConsoleIo>> {
-        let (link, addr) = {
-            let m = lock(&self.inner.mesh);
-            let addr = m.peers.get(&target.host).map(|p| p.addr.clone());
-            (m.link.clone(), addr)
-        };
+        let (link, addr) = self.direct_addr(&target.host);
         let (Some(link), Some(addr)) = (link, addr) else {
             return Err(DomainError::NotFound(format!(
                 "unknown host: `{}`",

@@ -82,6 +82,34 @@ impl ControlPlane {
         self.spans(ns, &found.host).then_some(found)
     }
 
+    /// Follows the hosts reached only through peers too (at the address they announce:
+    /// the dashboard talks to a VM's host directly, as miniweb does), and stops
+    /// following those no longer reached.
+    pub(crate) fn follow_far_hosts(&self, link: &Arc<dyn PeerLink>) {
+        let (far, stale): (Vec<(String, String)>, Vec<String>) = {
+            let m = lock(&self.inner.mesh);
+            let reached = m.next_hops();
+            let far = reached
+                .keys()
+                .filter(|h| !m.peers.contains_key(*h))
+                .filter_map(|h| Some((h.clone(), m.heard_addr(h)?)))
+                .collect();
+            let stale = m
+                .followed
+                .keys()
+                .filter(|h| !m.peers.contains_key(*h) && !reached.contains_key(*h))
+                .cloned()
+                .collect();
+            (far, stale)
+        };
+        for host in stale {
+            self.unfollow_events(&host, None);
+        }
+        for (host, addr) in far {
+            self.follow_events(link, &host, &addr);
+        }
+    }
+
     /// Starts following `host` at `addr` unless it is already followed.
     pub(crate) fn follow_events(&self, link: &Arc<dyn PeerLink>, host: &str, addr: &str) {
         let mut m = lock(&self.inner.mesh);

@@ -28,10 +28,7 @@ impl ControlPlane {
             let g = self.graphs(ns, vm, range)?;
             return serde_json::to_value(g).map_err(|e| DomainError::Host(e.to_string()));
         };
-        let (link, addr) = {
-            let m = lock(&self.inner.mesh);
-            (m.link.clone(), m.peers.get(&peer).map(|p| p.addr.clone()))
-        };
+        let (link, addr) = self.direct_addr(&peer);
         let (Some(link), Some(addr)) = (link, addr) else {
             return Err(DomainError::NotFound(format!("unknown host: `{peer}`")));
         };

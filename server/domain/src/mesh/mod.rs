@@ -193,6 +193,7 @@ impl ControlPlane {
                 None => self.unfollow_events(name, None),
             }
         }
+        self.follow_far_hosts(&link);
         for addr in pending {
             match self.dial_addr(&link, &addr).await {
                 // Answered, or it is this host (a shared peers file lists everyone).
@@ -345,6 +346,18 @@ impl ControlPlane {
         let found = via.and_then(|v| Some((m.link.clone()?, m.peers.get(&v)?.addr.clone(), v)));
         let (link, addr, via) = found.ok_or_else(|| format!("unknown host: `{host}`"))?;
         Ok((link, via, addr))
+    }
+
+    /// The link and where `host` listens — a peer's address, or the one a host beyond the
+    /// peers announced — for what goes to a host directly (consoles, graphs, events).
+    pub(crate) fn direct_addr(&self, host: &str) -> (Option<Arc<dyn PeerLink>>, Option<String>) {
+        let m = lock(&self.inner.mesh);
+        let addr = m
+            .peers
+            .get(host)
+            .map(|p| p.addr.clone())
+            .or_else(|| m.heard_addr(host));
+        (m.link.clone(), addr)
     }
 
     /// Every other host of the mesh: the peers (up or down) and the hosts reached
