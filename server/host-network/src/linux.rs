@@ -97,34 +97,10 @@ impl LinuxNetwork {
     async fn tap_create_inner(&self, attach: Option<&Attach>) -> Result<String, String> {
         let nl = self.nl().await?;
         let mut reg = self.reg.lock().await;
-        let new_bridge = attach.filter(|a| !reg.bridges.contains_key(&a.bridge));
         let name = common::new_tap(&self.taps)?;
-        let result = async {
-            let idx = nl.must(&name).await?.index;
-            nl.set_up(idx).await?;
-            if let Some(a) = attach {
-                let mut net = Net {
-                    nl,
-                    reg: &mut reg,
-                    ports: &self.ports,
-                };
-                net.attach(&name, a).await?;
-            }
-            Ok::<(), NlError>(())
-        }
-        .await;
-        if let Err(e) = result {
-            let mut net = Net {
-                nl,
-                reg: &mut reg,
-                ports: &self.ports,
-            };
-            net.undo_port(&name, new_bridge.map(|a| a.bridge.as_str()))
-                .await;
-            return Err(text(e));
-        }
-        reg.ports.insert(name.clone(), PortKind::Tap);
-        Ok(name)
+        let ready = async { Ok(()) };
+        self.up_and_attach(nl, &mut reg, &name, ready, attach, PortKind::Tap)
+            .await
     }
 
     async fn veth_inner(
@@ -136,41 +112,57 @@ impl LinuxNetwork {
     ) -> Result<String, String> {
         let nl = self.nl().await?;
         let mut reg = self.reg.lock().await;
-        let new_bridge = attach.filter(|a| !reg.bridges.contains_key(&a.bridge));
         let name = self.next_tap();
         let temp = veth_temp(&name);
         nl.veth_create(&name, &temp).await.map_err(text)?;
-        let result = async {
+        // The container's end gets its MAC and moves into the container.
+        let inside = async {
             let t = nl.must(&temp).await?;
             if let Some(m) = parse_mac(mac) {
                 nl.set_mac(t.index, m).await?;
             }
-            nl.move_to(t.index, pid, inner).await?;
-            let idx = nl.must(&name).await?.index;
+            nl.move_to(t.index, pid, inner).await
+        };
+        self.up_and_attach(nl, &mut reg, &name, inside, attach, PortKind::Veth)
+            .await
+    }
+
+    /// Finishes port `name` once `ready` (its own set-up) is done: brings it up, attaches
+    /// it to `attach`'s bridge, records it as `kind`. When a step fails, the port — and a
+    /// bridge made for it — are removed again, and the error is the answer.
+    async fn up_and_attach(
+        &self,
+        nl: &Nl,
+        reg: &mut Registry,
+        name: &str,
+        ready: impl std::future::Future<Output = Result<(), NlError>>,
+        attach: Option<&Attach>,
+        kind: PortKind,
+    ) -> Result<String, String> {
+        let new_bridge = attach
+            .filter(|a| !reg.bridges.contains_key(&a.bridge))
+            .map(|a| a.bridge.clone());
+        let mut net = Net {
+            nl,
+            reg,
+            ports: &self.ports,
+        };
+        let result = async {
+            ready.await?;
+            let idx = nl.must(name).await?.index;
             nl.set_up(idx).await?;
             if let Some(a) = attach {
-                let mut net = Net {
-                    nl,
-                    reg: &mut reg,
-                    ports: &self.ports,
-                };
-                net.attach(&name, a).await?;
+                net.attach(name, a).await?;
             }
             Ok::<(), NlError>(())
         }
         .await;
         if let Err(e) = result {
-            let mut net = Net {
-                nl,
-                reg: &mut reg,
-                ports: &self.ports,
-            };
-            net.undo_port(&name, new_bridge.map(|a| a.bridge.as_str()))
-                .await;
+            net.undo_port(name, new_bridge.as_deref()).await;
             return Err(text(e));
         }
-        reg.ports.insert(name.clone(), PortKind::Veth);
-        Ok(name)
+        net.reg.ports.insert(name.to_string(), kind);
+        Ok(name.to_string())
     }
 
     async fn host_tap_inner(&self, spec: &HostTapSpec) -> Result<String, String> {
