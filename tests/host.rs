@@ -188,21 +188,31 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        terminate(&mut self.child, Duration::from_secs(30));
     }
+}
+
+/// Stops a server process as an operator would: SIGTERM (its graceful shutdown tears its
+/// VMs down), then SIGKILL when it is still there after `grace`. Whether it stopped on
+/// SIGTERM (or had already exited).
+pub fn terminate(child: &mut std::process::Child, grace: Duration) -> bool {
+    if let Ok(None) = child.try_wait() {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        return false;
+    }
+    let _ = child.wait();
+    true
 }
 
 /// Runs a line in namespace minimega; every response must succeed.

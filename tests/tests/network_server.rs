@@ -13,66 +13,16 @@
     reason = "a test: a failed unwrap is a failed test"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const INNER: &str = "FERROMEGA_NET_TEST_INNER";
+use ferromega_tests::host::{binary, guest_images};
+use ferromega_tests::netns::{run, stdout};
 
 /// Runs test `name` again in a fresh network namespace; true in that inner run.
 fn in_private_netns(name: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "--"])
-        .arg(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("unshare (util-linux) missing");
-    assert!(
-        out.status.success(),
-        "{name} failed in its network namespace:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    false
-}
-
-fn run(argv: &[&str]) -> Output {
-    Command::new(argv[0]).args(&argv[1..]).output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
-}
-
-fn ferromega() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("ferromega");
-    assert!(
-        bin.is_file(),
-        "{} missing: run `cargo build --workspace` first",
-        bin.display()
-    );
-    bin
-}
-
-fn images() -> PathBuf {
-    let dir = std::env::var_os("FERROMEGA_IMAGES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/images"));
-    assert!(
-        dir.join("miniccc.kernel").is_file(),
-        "guest image missing in {}: run `misc/images/build {0}` or set FERROMEGA_IMAGES",
-        dir.display()
-    );
-    dir
+    ferromega_tests::netns::in_private_netns(name, &[])
 }
 
 /// A server in a network namespace of its own.
@@ -89,7 +39,7 @@ impl Server {
             .unwrap();
         let script = format!(
             "ip link set lo up && exec {} serve --accel tcg --base {}",
-            ferromega().display(),
+            binary().display(),
             tmp.path().join("base").display()
         );
         let child = Command::new("unshare")
@@ -121,14 +71,14 @@ impl Server {
     }
 
     fn try_cli(&self, line: &str) -> bool {
-        let bin = ferromega().display().to_string();
+        let bin = binary().display().to_string();
         let o = self.sh(&[&bin, "--addr", "127.0.0.1:9001", "-e", line]);
         o.status.success() && !stdout(&o).contains("Error")
     }
 
     /// One CLI command; an error fails the test.
     fn cli(&self, line: &str) -> String {
-        let bin = ferromega().display().to_string();
+        let bin = binary().display().to_string();
         let o = self.sh(&[&bin, "--addr", "127.0.0.1:9001", "-e", line]);
         let text = format!("{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
         assert!(!text.contains("Error"), "`{line}`: {text}");
@@ -159,7 +109,7 @@ fn server_shows_dnsmasq_lease_in_vm_info_and_clear_all_leaves_nothing() {
     if !in_private_netns("server_shows_dnsmasq_lease_in_vm_info_and_clear_all_leaves_nothing") {
         return;
     }
-    let images = images();
+    let images = guest_images();
     let s = Server::start();
     let pcap = std::env::temp_dir().join(format!("fm-net-{}.pcap", std::process::id()));
     for line in ferromega_tests::host::guest_config(&images)

@@ -9,12 +9,11 @@
 //! cycling through the same mix of read-only operations. It prints every round, the
 //! medians, the ratio, and as its last line `commands/s: cli=<n> http=<n>`.
 //!
-//! The server is stopped at the end (`quit`, then a kill if it lingers) and on every error
-//! path (the guard kills it when dropped), and the temporary base is removed.
+//! The server is stopped at the end and on every error path (the guard sends SIGTERM, then
+//! a kill if it lingers), and the temporary base is removed.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -22,6 +21,10 @@ use clap::Parser;
 use ferromega_api::{Args, Response};
 use ferromega_client::Client;
 use ferromega_command::handlers::HANDLERS;
+
+mod common;
+
+use common::Server;
 
 /// The operations each client cycles through, as command lines. All are reads of the
 /// client's own namespace (or global echoes), so the figures measure the request path —
@@ -92,101 +95,6 @@ fn compile_mix() -> anyhow::Result<Vec<Op>> {
             })
         })
         .collect()
-}
-
-/// The running server; killed (and its base removed) when dropped, whatever happened.
-struct Server {
-    child: Child,
-    addr: String,
-    /// Held for its `Drop`, which removes the base directory.
-    _base: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `bin serve` on a free loopback port with a temporary base, and waits until it
-    /// answers. A port taken between our probe and the server's bind is retried.
-    async fn start(bin: &Path) -> anyhow::Result<Server> {
-        let mut last = String::new();
-        for _ in 0..3 {
-            let base = tempfile::Builder::new()
-                .prefix("ferromega-bench-")
-                .tempdir()
-                .context("cannot create a temporary base")?;
-            let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-            let addr = format!("127.0.0.1:{port}");
-            let log = base.path().join("server.log");
-            let child = Command::new(bin)
-                .arg("serve")
-                .arg("--base")
-                .arg(base.path())
-                .arg("--addr")
-                .arg(&addr)
-                .arg("--level")
-                .arg("error")
-                .arg("--logfile")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .with_context(|| format!("cannot start {}", bin.display()))?;
-            let mut server = Server {
-                child,
-                addr,
-                _base: base,
-            };
-            match server.wait_ready(&log).await {
-                Ok(()) => return Ok(server),
-                Err(e) => last = format!("{e:#}"),
-            }
-        }
-        bail!("the server did not start: {last}")
-    }
-
-    async fn wait_ready(&mut self, log: &Path) -> anyhow::Result<()> {
-        let client = Client::new(&self.addr);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                let mut err = String::new();
-                if let Some(mut s) = self.child.stderr.take() {
-                    use std::io::Read;
-                    let _ = s.read_to_string(&mut err);
-                }
-                let logged = std::fs::read_to_string(log).unwrap_or_default();
-                bail!("server exited ({status}): {}{}", err.trim(), logged.trim());
-            }
-            if client.command("minimega", "version").await.is_ok() {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("server at {} did not answer within 30 s", self.addr);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Asks the server to quit, and kills it if it has not within five seconds.
-    async fn stop(mut self) {
-        let _ = Client::new(&self.addr).command("minimega", "quit").await;
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // Drop kills it.
-    }
 }
 
 /// The `ferromega` binary to benchmark: `--bin`, `$FERROMEGA_BIN`, or the one next to
@@ -375,7 +283,7 @@ async fn run(opts: &Opts, bin: &Path, ops: &[Op]) -> anyhow::Result<(f64, f64)> 
         .collect();
     println!("mix: {}", mix.join(", "));
     let result = bench(opts, &server, ops).await;
-    server.stop().await;
+    drop(server); // SIGTERM, then a kill if it lingers
     result
 }
 

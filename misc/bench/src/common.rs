@@ -52,22 +52,25 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            // SIGTERM: the server's graceful shutdown clears (kills) its containers.
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        sigterm(&self.child);
+        reap(&mut self.child, Instant::now() + Duration::from_secs(30));
     }
+}
+
+/// Sends SIGTERM to a server process: its graceful shutdown clears (kills) its VMs.
+pub fn sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+/// Waits for a server process to exit until `deadline`, then kills it.
+pub fn reap(child: &mut Child, deadline: Instant) {
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Server {
@@ -131,7 +134,9 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(30);
         while client.command("minimega", "version").await.is_err() {
             if let Some(status) = server.child.try_wait()? {
-                bail!("server exited: {status}");
+                let log =
+                    std::fs::read_to_string(server.base().join("server.log")).unwrap_or_default();
+                bail!("server exited ({status}): {}", log.trim());
             }
             if Instant::now() > deadline {
                 bail!("server at {} did not answer within 30 s", server.addr);

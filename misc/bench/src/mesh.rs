@@ -22,7 +22,7 @@ use ferromega_client::Client;
 
 mod common;
 
-use common::{binary, find_image};
+use common::{binary, find_image, reap, sigterm};
 
 /// Fan-out latency and spread launch throughput over a mesh of local servers.
 #[derive(Debug, Parser)]
@@ -51,18 +51,11 @@ struct Mesh {
 
 impl Drop for Mesh {
     fn drop(&mut self) {
-        for c in &self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &c.id().to_string()])
-                .status();
-        }
+        // All at once, then each waited for: they stop in parallel.
+        self.children.iter().for_each(sigterm);
         let deadline = Instant::now() + Duration::from_secs(30);
         for c in &mut self.children {
-            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            reap(c, deadline);
         }
     }
 }

@@ -267,14 +267,7 @@ impl Client {
 
     /// Reads one part of one of a peer's files.
     pub async fn peer_file_part(&self, req: &PeerFileRequest) -> Result<Vec<u8>, ClientError> {
-        let url = format!("{}{PEER_FILE_PATH}", self.base);
-        let resp = self
-            .http
-            .post(url)
-            .json(req)
-            .send()
-            .await
-            .map_err(|e| self.transport(e))?;
+        let resp = self.post(PEER_FILE_PATH, req).await?;
         if !resp.status().is_success() {
             return self.decode(resp).await;
         }
@@ -326,15 +319,23 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
+        let resp = self.post(path, body).await?;
+        self.decode(resp).await
+    }
+
+    /// `POST path` with a JSON body: the response, whatever its status.
+    async fn post<B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response, ClientError> {
         let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
+        self.http
             .post(url)
             .json(body)
             .send()
             .await
-            .map_err(|e| self.transport(e))?;
-        self.decode(resp).await
+            .map_err(|e| self.transport(e))
     }
 }
 

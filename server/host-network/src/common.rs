@@ -64,6 +64,23 @@ impl Captures {
     }
 }
 
+/// The backend's netlink handle, connected on first use (which also starts the IP
+/// snooping that fills `snooped`; without it, snooping is only logged as unavailable).
+pub async fn netlink<'a>(
+    cell: &'a tokio::sync::OnceCell<Nl>,
+    snooped: &crate::snoop::Table,
+) -> Result<&'a Nl, String> {
+    cell.get_or_try_init(|| async {
+        let nl = Nl::connect()?;
+        if let Err(e) = crate::snoop::start(snooped.clone()) {
+            tracing::warn!("ip snooping unavailable: {e}");
+        }
+        Ok::<Nl, crate::netlink::NlError>(nl)
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// Creates a persistent tap with the next free `mega_tapN` name; returns the name.
 pub fn new_tap(taps: &TapNames) -> Result<String, String> {
     let next = || taps.next(|n| sys::if_index(n).is_some());

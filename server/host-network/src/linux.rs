@@ -71,16 +71,7 @@ impl LinuxNetwork {
     }
 
     async fn nl(&self) -> Result<&Nl, String> {
-        self.nl
-            .get_or_try_init(|| async {
-                let nl = Nl::connect()?;
-                if let Err(e) = snoop::start(self.snooped.clone()) {
-                    tracing::warn!("ip snooping unavailable: {e}");
-                }
-                Ok::<Nl, NlError>(nl)
-            })
-            .await
-            .map_err(text)
+        common::netlink(&self.nl, &self.snooped).await
     }
 
     fn next_tap(&self) -> String {

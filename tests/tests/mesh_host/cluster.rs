@@ -80,33 +80,20 @@ impl Host {
         )
     }
 
+    /// Stops the host with SIGTERM (the server tears its VMs down); whether it exited
+    /// within 15 s. It is killed when it did not.
+    pub fn terminate(&mut self) -> bool {
+        self.child
+            .take()
+            .is_none_or(|mut c| ferromega_tests::host::terminate(&mut c, Duration::from_secs(15)))
+    }
+
     /// Kills the host with SIGKILL, as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
-    }
-}
-
-impl Host {
-    /// Stops the host with SIGTERM (the server tears its VMs down); whether it exited
-    /// within 15 s. It is killed when it did not.
-    pub fn terminate(&mut self) -> bool {
-        let Some(mut c) = self.child.take() else {
-            return true;
-        };
-        let _ = Command::new("kill").arg(c.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if matches!(c.try_wait(), Ok(Some(_))) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        false
     }
 }
 

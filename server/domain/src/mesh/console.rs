@@ -3,7 +3,7 @@
 //! socket — no console port is ever opened to the network.
 
 use crate::backends::ConsoleIo;
-use crate::console::ConsoleKind;
+use crate::console::{ConsoleKind, ConsoleTarget};
 use crate::vm::registry::VmState;
 use crate::{ControlPlane, DomainError, DomainResult};
 
@@ -22,7 +22,29 @@ pub struct PeerConsole {
     pub kind: ConsoleKind,
 }
 
+/// Where a VM's console is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsoleAt {
+    /// On this host: a unix socket.
+    Here(ConsoleTarget),
+    /// On a mesh peer: through the peer link.
+    Peer(PeerConsole),
+}
+
 impl ControlPlane {
+    /// The console of VM `vm` (a name or an ID) of namespace `ns`: here, or — when no VM
+    /// of that name is here — on the peer running it, as its events told. A VM found on
+    /// neither is refused as a local one is (`vm not found: …`).
+    pub fn console_anywhere(&self, ns: &str, vm: &str) -> DomainResult<ConsoleAt> {
+        match self.console_target(ns, vm) {
+            Err(DomainError::NotFound(e)) => self
+                .peer_console_target(ns, vm)
+                .map(ConsoleAt::Peer)
+                .map_err(|_| DomainError::NotFound(e)),
+            r => r.map(ConsoleAt::Here),
+        }
+    }
+
     /// The console of VM `vm` (a name or an ID) of namespace `ns` when it runs on a peer
     /// the namespace spans, as the peer's events last told; refused as a local console
     /// is when the VM is unknown or has no process.

@@ -18,7 +18,7 @@ use crate::common::Captures;
 use crate::dnsmasq::Dnsmasqs;
 use crate::names::TapNames;
 use crate::netflow::{Exporter, Netflows};
-use crate::netlink::{Nl, NlError};
+use crate::netlink::Nl;
 use crate::snoop;
 pub use switch::PrivateSwitch;
 use vsctl::{OvsError, OvsTarget};
@@ -136,16 +136,7 @@ impl OvsNetwork {
     }
 
     async fn nl(&self) -> Result<&Nl, String> {
-        self.nl
-            .get_or_try_init(|| async {
-                let nl = Nl::connect()?;
-                if let Err(e) = snoop::start(self.snooped.clone()) {
-                    tracing::warn!("ip snooping unavailable: {e}");
-                }
-                Ok::<Nl, NlError>(nl)
-            })
-            .await
-            .map_err(text)
+        crate::common::netlink(&self.nl, &self.snooped).await
     }
 
     /// The registry, with what a previous server made loaded on first use.

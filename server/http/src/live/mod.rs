@@ -25,6 +25,7 @@ use axum::{Extension, Json, Router};
 use ferromega_api::events::ConsoleTicket;
 use ferromega_api::{ErrorBody, HostError};
 use ferromega_domain::console::ConsoleKind;
+use ferromega_domain::mesh::console::ConsoleAt;
 use ferromega_domain::vnc::VncTap;
 use ferromega_domain::{ControlPlane, DomainError};
 use futures_util::StreamExt;
@@ -122,8 +123,9 @@ async fn console_ticket(
 ) -> Result<Json<ConsoleTicket>, Response> {
     let host = live.cp.host().to_string();
     let fail = |e: DomainError| ApiError::domain(&host, &e).into_response();
-    let (binding, kind) = match live.cp.console_target(&ns, &name) {
-        Ok(t) => {
+    let at = live.cp.console_anywhere(&ns, &name).map_err(fail)?;
+    let (binding, kind) = match at {
+        ConsoleAt::Here(t) => {
             let b = Binding {
                 namespace: t.namespace,
                 id: t.id,
@@ -132,11 +134,7 @@ async fn console_ticket(
             };
             (b, t.kind)
         }
-        Err(DomainError::NotFound(e)) => {
-            let p = live
-                .cp
-                .peer_console_target(&ns, &name)
-                .map_err(|_| fail(DomainError::NotFound(e)))?;
+        ConsoleAt::Peer(p) => {
             let kind = p.kind;
             let b = Binding {
                 namespace: p.namespace.clone(),
@@ -146,7 +144,6 @@ async fn console_ticket(
             };
             (b, kind)
         }
-        Err(e) => return Err(fail(e)),
     };
     let (namespace, vm) = (binding.namespace.clone(), binding.name.clone());
     let ticket = live
